@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * libp2pmr: RDMA memory regions over PCI device memory (BARs) owned by a
+ * userspace driver through VFIO.
+ *
+ * Conventions: functions that can fail return 0 or a negative errno value
+ * and leave a message for the calling thread in p2pmr_last_error(); the
+ * message names the cause and, where there is one, the fix.
+ */
+#ifndef P2PMR_H
+#define P2PMR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** How to open a VFIO device. */
+enum p2pmr_vfio_api {
+	/* The device cdev with iommufd when the kernel has it, else the group. */
+	P2PMR_VFIO_API_AUTO = 0,
+	/* /dev/vfio/devices/vfioN bound to /dev/iommu (Linux 6.6 and later). */
+	P2PMR_VFIO_API_CDEV,
+	/* /dev/vfio/<group> in a type1 (or no-IOMMU) container. */
+	P2PMR_VFIO_API_GROUP,
+};
+
+/** An open VFIO PCI device. */
+struct p2pmr_device;
+
+/** What a PCI BAR is, from VFIO and sysfs. */
+struct p2pmr_bar_info {
+	unsigned int index;	/* 0..5 */
+	uint64_t size;		/* 0: the BAR is not implemented */
+	uint64_t region_offset;	/* offset of the region in the device fd */
+	bool is_memory;		/* a memory BAR (not I/O) */
+	bool is_64bit;
+	bool is_prefetchable;
+	bool can_mmap;		/* VFIO lets userspace mmap it */
+};
+
+#define P2PMR_MAX_BARS 6
+
+int p2pmr_device_open(const char *pci_addr, enum p2pmr_vfio_api api,
+		      struct p2pmr_device **devp);
+void p2pmr_device_close(struct p2pmr_device *dev);
+
+int p2pmr_device_fd(const struct p2pmr_device *dev);
+enum p2pmr_vfio_api p2pmr_device_api(const struct p2pmr_device *dev);
+const char *p2pmr_device_pci_addr(const struct p2pmr_device *dev);
+
+int p2pmr_device_bar_info(struct p2pmr_device *dev, unsigned int bar,
+			  struct p2pmr_bar_info *info);
+int p2pmr_bar_mmap(struct p2pmr_device *dev, unsigned int bar, void **addrp,
+		   size_t *lenp);
+int p2pmr_bar_munmap(void *addr, size_t len);
+
+const char *p2pmr_vfio_api_name(enum p2pmr_vfio_api api);
+
+/** The message of the calling thread's last failed call ("" if none). */
+const char *p2pmr_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* P2PMR_H */
