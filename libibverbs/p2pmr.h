@@ -60,6 +60,17 @@ int p2pmr_bar_munmap(void *addr, size_t len);
 
 const char *p2pmr_vfio_api_name(enum p2pmr_vfio_api api);
 
+/** A range of a BAR, in bytes from the start of the BAR. */
+struct p2pmr_range {
+	uint64_t offset;	/* page aligned */
+	uint64_t length;	/* page aligned, not 0 */
+};
+
+int p2pmr_dmabuf_supported(struct p2pmr_device *dev);
+int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
+			const struct p2pmr_range *ranges, unsigned int nr_ranges,
+			int *fdp);
+
 /** The message of the calling thread's last failed call ("" if none). */
 const char *p2pmr_last_error(void);
 

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * Exporting ranges of a BAR as a dma-buf (VFIO_DEVICE_FEATURE_DMA_BUF).
+ * The kernel validates the request; when it refuses, this file works out
+ * which part of the request was wrong, so the message can name it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "p2pmr.h"
+#include "p2pmr_private.h"
+#include "vfio_dmabuf_uapi.h"
+
+#define NO_FEATURE_HINT \
+	"this kernel cannot export VFIO BARs as dma-bufs: VFIO_DEVICE_FEATURE_DMA_BUF needs Linux 6.19 or the p2pmr kernel series"
+
+/**
+ * p2pmr_dmabuf_supported() - can @dev export its BARs as dma-bufs?
+ *
+ * Return: 0 if the kernel offers VFIO_DEVICE_FEATURE_DMA_BUF for @dev,
+ * -EOPNOTSUPP if it does not, another negative errno if the probe failed.
+ */
+int p2pmr_dmabuf_supported(struct p2pmr_device *dev)
+{
+	struct vfio_device_feature probe = {
+		.argsz = sizeof(probe),
+		.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
+			 VFIO_DEVICE_FEATURE_DMA_BUF,
+	};
+
+	p2pmr_clear_error();
+	if (!ioctl(p2pmr_device_fd(dev), VFIO_DEVICE_FEATURE, &probe))
+		return 0;
+	if (errno == ENOTTY || errno == EOPNOTSUPP)
+		return p2pmr_fail(EOPNOTSUPP, NO_FEATURE_HINT);
+	return p2pmr_fail(errno, "probing VFIO_DEVICE_FEATURE_DMA_BUF on %s failed",
+			  p2pmr_device_pci_addr(dev));
+}
+
+/* After an EINVAL from the kernel: name the first range that is wrong. */
+static int explain_einval(struct p2pmr_device *dev, unsigned int bar,
+			  const struct p2pmr_range *ranges, unsigned int nr_ranges)
+{
+	uint64_t page = sysconf(_SC_PAGESIZE);
+	struct p2pmr_bar_info info;
+	unsigned int i;
+
+	if (p2pmr_device_bar_info(dev, bar, &info))
+		return -EINVAL;
+	for (i = 0; i < nr_ranges; i++) {
+		const struct p2pmr_range *r = &ranges[i];
+
+		if (!r->length)
+			return p2pmr_fail(EINVAL, "range %u has length 0", i);
+		if (r->offset % page || r->length % page)
+			return p2pmr_fail(EINVAL,
+					  "range %u (offset 0x%" PRIx64 ", length 0x%" PRIx64
+					  ") is not aligned to the %" PRIu64 "-byte page",
+					  i, r->offset, r->length, page);
+		if (r->offset > info.size || r->length > info.size - r->offset)
+			return p2pmr_fail(EINVAL,
+					  "range %u (offset 0x%" PRIx64 ", length 0x%" PRIx64
+					  ") ends past BAR %u of %s, which has 0x%" PRIx64 " bytes",
+					  i, r->offset, r->length, bar, p2pmr_device_pci_addr(dev),
+					  info.size);
+	}
+	return p2pmr_fail(EINVAL,
+			  "the kernel refused the %u range(s) of BAR %u of %s (overlapping ranges, or too many?)",
+			  nr_ranges, bar, p2pmr_device_pci_addr(dev));
+}
+
+/**
+ * p2pmr_dmabuf_export() - export ranges of a BAR as one dma-buf
+ * @dev: the VFIO device
+ * @bar: BAR index, 0..5
+ * @ranges: @nr_ranges page-aligned ranges of the BAR; the dma-buf is their
+ *          concatenation, in this order
+ * @fdp: the dma-buf fd (close-on-exec) on success
+ *
+ * Return: 0, or a negative errno with p2pmr_last_error() saying why:
+ * -EINVAL for a bad range (the message names it), -ENODEV for a BAR that
+ * cannot be exported, -EOPNOTSUPP when the kernel lacks the feature or the
+ * BAR has no peer-to-peer provider.
+ */
+int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
+			const struct p2pmr_range *ranges, unsigned int nr_ranges,
+			int *fdp)
+{
+	struct vfio_device_feature_dma_buf *req;
+	struct vfio_device_feature *hdr;
+	unsigned int i;
+	size_t argsz;
+	int fd, err;
+
+	p2pmr_clear_error();
+	if (!nr_ranges)
+		return p2pmr_fail(EINVAL, "no range to export");
+	argsz = sizeof(*hdr) + sizeof(*req) + nr_ranges * sizeof(req->dma_ranges[0]);
+	hdr = calloc(1, argsz);
+	if (!hdr)
+		return p2pmr_fail(ENOMEM, "out of memory");
+	hdr->argsz = argsz;
+	hdr->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
+	req = (struct vfio_device_feature_dma_buf *)hdr->data;
+	req->region_index = bar;
+	req->open_flags = O_CLOEXEC;
+	req->nr_ranges = nr_ranges;
+	for (i = 0; i < nr_ranges; i++) {
+		req->dma_ranges[i].offset = ranges[i].offset;
+		req->dma_ranges[i].length = ranges[i].length;
+	}
+
+	fd = ioctl(p2pmr_device_fd(dev), VFIO_DEVICE_FEATURE, hdr);
+	err = errno;
+	free(hdr);
+	if (fd >= 0) {
+		*fdp = fd;
+		return 0;
+	}
+	switch (err) {
+	case ENOTTY:
+		return p2pmr_fail(EOPNOTSUPP, NO_FEATURE_HINT);
+	case EINVAL:
+	case EOVERFLOW:
+		return explain_einval(dev, bar, ranges, nr_ranges);
+	case ENODEV:
+		return p2pmr_fail(ENODEV, "BAR %u of %s cannot be exported (not a memory BAR 0..5)",
+				  bar, p2pmr_device_pci_addr(dev));
+	case EOPNOTSUPP:
+		return p2pmr_fail(EOPNOTSUPP,
+				  "BAR %u of %s has no peer-to-peer DMA provider (kernel without CONFIG_PCI_P2PDMA?)",
+				  bar, p2pmr_device_pci_addr(dev));
+	default:
+		return p2pmr_fail(err, "exporting BAR %u of %s as a dma-buf failed", bar,
+				  p2pmr_device_pci_addr(dev));
+	}
+}
