@@ -34,6 +34,7 @@ REPORT = re.compile(
     r'|\bODEBUG:'
     r'|INFO: possible (recursive|circular|irq lock)'
     r'|INFO: task \S+ blocked for more than'
+    r'|TIMED OUT after'
     r'|rcu: INFO: \S+ (self-)?detected stall'
     r'|detected stalls on CPUs)')
 EXCERPT_LINES = 40
@@ -147,8 +148,10 @@ def guest_kernel_tap(out, lines):
         expected = []
     missing = [s for s in expected
                if not os.path.exists(os.path.join(out, 'results', s + '.exit'))]
+    retried = os.path.exists(os.path.join(out, 'qemu-crashed'))
     if code == '0' and not missing:
-        tap.result(True, 'guest ran every suite and powered off')
+        tap.result(True, 'guest ran every suite and powered off',
+                   diag=['QEMU crashed on the first attempt; this is the second run'] if retried else [])
     elif code == '0':
         tap.result(False, 'guest ran every suite and powered off',
                    diag=['no result from suite(s): ' + ' '.join(missing)])

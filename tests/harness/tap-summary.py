@@ -69,6 +69,8 @@ def main():
             for r in results:
                 if r['skip']:
                     print(f"    skipped: {r['name']}")
+                elif r['ok'] and r['diag']:
+                    print(f"    note on '{r['name']}': " + '; '.join(d.lstrip('# ') for d in r['diag']))
             for r in s_fail:
                 failures.append((suite, r['name'], r['diag']))
             for e in extra:
