@@ -1,0 +1,180 @@
+# shellcheck shell=bash
+# Host-side pieces shared by tests/harness/run-guest (one guest) and
+# tests/harness/run-guest-pair (two guests on one network): preparing a
+# guest's OUT directory, its QEMU command line, one boot under the time
+# limit with progress on the terminal, and the TAP made from its console.
+#
+# The sourcing script sets TOP, BUILD and HARNESS, then calls guest_options.
+
+GUEST_BAR_SIZE=$((16 << 20))
+
+# guest_options NAME DEFAULT-OUT [ARGS...]: the options and suite names both
+# commands take (see their headers) into kernel, out, timeout,
+# suite_timeout, console, report, pass_env and suites.
+guest_options() {
+	local name=$1
+	kernel=$BUILD/kernel/obj-test/arch/x86/boot/bzImage
+	out=$2
+	timeout=1800
+	suite_timeout=600
+	console=0
+	report=1
+	suites=()
+	pass_env=()
+	shift 2
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--kernel) kernel=$2; shift 2 ;;
+		--out) out=$2; shift 2 ;;
+		--timeout) timeout=$2; shift 2 ;;
+		--suite-timeout) suite_timeout=$2; shift 2 ;;
+		--console) console=1; shift ;;
+		--pass-env) pass_env+=("$2"); shift 2 ;;
+		--no-report) report=0; shift ;;
+		-*) echo "$name: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
+		*) suites+=("$1"); shift ;;
+		esac
+	done
+}
+
+# guest_check NAME: the suites and the kernel exist.
+guest_check() {
+	local s
+	for s in "${suites[@]}"; do
+		[ -x "$TOP/tests/suites/$s" ] || { echo "$1: no suite tests/suites/$s" >&2; exit 2; }
+	done
+	[ -f "$kernel" ] || { echo "$1: no kernel at $kernel (run kernel/scripts/build)" >&2; exit 2; }
+}
+
+# guest_env OUT VAR VALUE: give the suites of the guest in OUT a variable.
+# Single quotes, each ' in the value written as '\'': plain sh reads it.
+guest_env() {
+	printf "export %s='%s'\n" "$2" "${3//\'/\'\\\'\'}" >> "$1/guest.env"
+}
+
+# guest_prepare OUT: empty OUT; OUT/ivshmem.bar (the BAR of ivshmem-plain)
+# filled with random bytes, since the guest compares what VFIO shows it with
+# this file; OUT/suites and OUT/guest.env for guest-init and run-suites.
+guest_prepare() {
+	local out=$1 var
+	rm -rf "$out"
+	mkdir -p "$out/results"
+	head -c $GUEST_BAR_SIZE /dev/urandom > "$out/ivshmem.bar"
+	printf '%s\n' "${suites[@]}" > "$out/suites"
+	cat > "$out/guest.env" <<-EOF
+	export P2PMR_TOP='$TOP'
+	export P2PMR_BUILD='$BUILD'
+	export P2PMR_SUITES='${suites[*]}'
+	export P2PMR_SUITE_TIMEOUT=$suite_timeout
+	export P2PMR_IVSHMEM_FILE=/mnt/out/ivshmem.bar
+	export P2PMR_IVSHMEM_SIZE=$GUEST_BAR_SIZE
+	EOF
+	for var in "${pass_env[@]}"; do
+		guest_env "$out" "$var" "${!var}"
+	done
+}
+
+# guest_qemu OUT [QEMU-ARGS...]: the QEMU command line of the guest whose
+# results go to OUT, into the array "qemu"; QEMU-ARGS (the NIC) end it.
+guest_qemu() {
+	local out=$1 append tcg_thread
+	shift
+	append="console=ttyS0 loglevel=7 panic=-1 oops=panic"
+	append+=" root=hostroot rootfstype=9p ro"
+	append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
+	append+=" init=$HARNESS/guest-init intel_iommu=on iommu=nopt"
+	append+=" rcupdate.rcu_cpu_stall_timeout=60 hung_task_timeout_secs=60"
+
+	# One host thread for both vCPUs: QEMU 7.2's multi-threaded TCG
+	# segfaulted (same instruction each time, about one run in four) while
+	# the guest mapped and unmapped a BAR in a tight loop.
+	# P2PMR_TCG_THREAD=multi is faster for runs that do not stress device
+	# decode.
+	tcg_thread=${P2PMR_TCG_THREAD:-single}
+
+	qemu=(qemu-system-x86_64
+		-accel "tcg,thread=$tcg_thread" -cpu EPYC -machine q35 -smp 2 -m 2G
+		-nodefaults -no-reboot -display none -monitor none
+		-chardev "stdio,id=con,signal=off,logfile=$out/console.log" -serial chardev:con
+		-device intel-iommu,intremap=on,caching-mode=on
+		-kernel "$kernel" -append "$append"
+		-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
+		-device virtio-9p-pci,fsdev=root,mount_tag=hostroot
+		-fsdev "local,id=out,path=$out,security_model=none"
+		-device virtio-9p-pci,fsdev=out,mount_tag=out
+		-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1
+		-device x3130-upstream,id=sw-up,bus=rp1
+		-device xio3130-downstream,id=sw-dn1,bus=sw-up,chassis=2,slot=1
+		-device xio3130-downstream,id=sw-dn2,bus=sw-up,chassis=3,slot=2
+		-object "memory-backend-file,id=ivshmem-bar,share=on,mem-path=$out/ivshmem.bar,size=$GUEST_BAR_SIZE"
+		-device ivshmem-plain,memdev=ivshmem-bar,bus=sw-dn1
+		-blockdev null-co,node-name=nvme-disk,size=$((64 << 20))
+		-device nvme,serial=p2pmr-nvme,drive=nvme-disk,cmb_size_mb=16,bus=sw-dn2
+		-device pci-testdev,bus=pcie.0
+		"$@")
+}
+
+# Progress: the guest's "p2pmr:" lines and the first line of any kernel
+# report; everything with --console. The full log is OUT/console.log.
+# With an argument, each line starts with it (which guest of a pair).
+# Line-buffered all along (sed -u, not tr), so that two guests' lines
+# show when they come.
+guest_progress() {
+	local prefix=${1:+$1: }
+	if [ "$console" = 1 ]; then
+		sed -u "s/\r//g; s/^/$prefix/"
+	else
+		sed -u 's/\r//g' | grep --line-buffered -E \
+			'^p2pmr|Kernel panic|WARNING:|BUG:|KASAN|Oops|unreferenced object' |
+			sed -u "s/^/$prefix/" || true
+	fi
+}
+
+# guest_boot OUT NAME [LABEL]: boot the guest with the command in "qemu"
+# under the time limit; progress lines start with LABEL. QEMU's exit status
+# (124: killed by the time limit) goes to qemu_rc and OUT/qemu-rc.
+guest_boot() {
+	local out=$1 name=$2 label=${3:-} t0=$SECONDS rc
+	local say=${label:+$label: }
+
+	echo "$name: ${say}booting $(basename "$kernel") with suites: ${suites[*]}"
+	rm -rf "$out/results" "$out/exit-code" "$out/kmemleak.txt"
+	mkdir -p "$out/results"
+	set +e
+	timeout --foreground -k 10 "$timeout" "${qemu[@]}" </dev/null 2>"$out/qemu.err" |
+		guest_progress "$label"
+	rc=${PIPESTATUS[0]}
+	set -e
+	echo "$name: ${say}guest ran for $((SECONDS - t0)) s (qemu exit status $rc)"
+	# The EPYC model asks for CPUID bits TCG lacks; QEMU says so at start.
+	grep -v "TCG doesn't support requested feature" "$out/qemu.err" |
+		sed "s/^/$name: ${say}qemu: /" >&2 || true
+	echo "$rc" > "$out/qemu-rc"
+	qemu_rc=$rc
+}
+
+# guest_crashed RC: QEMU died by a signal of its own (not the time limit's).
+# QEMU 7.2 under TCG has been seen to segfault (rarely) while a guest
+# toggled device decode and reset in a loop: the emulator failing, not the
+# guest, so the callers keep that console and run the guest once more.
+guest_crashed() {
+	[ "$1" -gt 128 ] && [ "$1" != 124 ] && [ "$1" != 137 ]
+}
+
+# guest_keep_crash OUT NAME RC: set the crashed run's console aside.
+guest_keep_crash() {
+	mv "$1/console.log" "$1/console-qemu-crashed.log"
+	echo "$3" > "$1/qemu-crashed"
+	echo "$2: QEMU itself died (signal $(($3 - 128))); its console is in" \
+	     "$1/console-qemu-crashed.log."
+}
+
+# guest_finish OUT RC: record how QEMU ended; console2tap.py adds kunit.tap
+# and guest-kernel.tap to OUT/results.
+guest_finish() {
+	echo "$2" > "$1/qemu-exit"
+	if [ "$2" = 124 ]; then
+		echo "guest killed after ${timeout} s" > "$1/timed-out"
+	fi
+	/usr/bin/python3 "$HARNESS/console2tap.py" "$1"
+}
