@@ -92,12 +92,164 @@ rxe_setup() {
 	ip link add p2pmr0 type dummy || return 1
 	ip link set p2pmr0 up || return 1
 	rdma link add $P2PMR_RXE type rxe netdev p2pmr0 || return 1
+	_rxe_wait_active rxe_setup
+}
+
+# _rxe_wait_active CALLER: wait up to 10 s for rxe0's port to be active.
+_rxe_wait_active() {
 	_i=0
 	while [ $_i -lt 50 ]; do
 		grep -q ACTIVE /sys/class/infiniband/$P2PMR_RXE/ports/1/state 2>/dev/null && return 0
 		sleep 0.2
 		_i=$((_i + 1))
 	done
-	echo "rxe_setup: $P2PMR_RXE port not active" >&2
+	echo "$1: $P2PMR_RXE port not active" >&2
 	return 1
+}
+
+# --- Two guests: suites run by tests/harness/run-guest-pair ---------------
+# Both guests run the same suite; the environment says which side this is:
+#   P2PMR_ROLE        server or client
+#   P2PMR_SELF_IP     this guest's IPv4 address (link-local, 169.254.77.x)
+#   P2PMR_PEER_IP     the other guest's
+#   P2PMR_NET_PREFIX  the prefix length of both (24)
+#   P2PMR_SELF_MAC    this guest's NIC MAC address; P2PMR_PEER_MAC the other's
+# net_setup adds P2PMR_NETDEV (the NIC's name here) and P2PMR_PEER_IP6 (the
+# peer's fe80:: address with "%NETDEV", its rxe GID 0).
+
+# mac_to_ll6 MAC: the IPv6 link-local address the kernel derives from MAC
+# (EUI-64), written in full the way sysfs shows a GID:
+# 52:54:00:77:00:02 gives fe80:0000:0000:0000:5054:00ff:fe77:0002.
+mac_to_ll6() {
+	# shellcheck disable=SC2046 # six words wanted
+	set -- $(echo "$1" | tr : ' ')
+	printf 'fe80:0000:0000:0000:%02x%s:%sff:fe%s:%s%s\n' $((0x$1 ^ 2)) "$2" "$3" "$4" "$5" "$6"
+}
+
+# net_setup: bring the NIC on the pair's network up with P2PMR_SELF_IP.
+# IPv6 duplicate address detection is off first, so that the fe80:: address
+# (rxe's GID 0) is usable at once. Sets P2PMR_NETDEV and P2PMR_PEER_IP6.
+net_setup() {
+	if [ -z "${P2PMR_SELF_MAC:-}" ]; then
+		echo "net_setup: no P2PMR_SELF_MAC: not a guest of tests/harness/run-guest-pair" >&2
+		return 1
+	fi
+	P2PMR_NETDEV=
+	for _n in /sys/class/net/*; do
+		[ "$(cat "$_n/address")" = "$P2PMR_SELF_MAC" ] && P2PMR_NETDEV=${_n##*/}
+	done
+	if [ -z "$P2PMR_NETDEV" ]; then
+		echo "net_setup: no netdev has the MAC address $P2PMR_SELF_MAC" >&2
+		return 1
+	fi
+	for _c in all default "$P2PMR_NETDEV"; do
+		echo 0 >"/proc/sys/net/ipv6/conf/$_c/accept_dad"
+	done
+	ip addr replace "$P2PMR_SELF_IP/$P2PMR_NET_PREFIX" dev "$P2PMR_NETDEV" || return 1
+	ip link set "$P2PMR_NETDEV" up || return 1
+	P2PMR_PEER_IP6=$(mac_to_ll6 "$P2PMR_PEER_MAC")%$P2PMR_NETDEV
+	_i=0
+	until [ "$(cat "/sys/class/net/$P2PMR_NETDEV/operstate")" = up ]; do
+		_i=$((_i + 1))
+		if [ $_i -ge 50 ]; then
+			echo "net_setup: $P2PMR_NETDEV not up after 10 s" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# rxe_setup_net: net_setup, then soft-RoCE device rxe0 over that NIC, its
+# port active. GID 0 is the NIC's fe80:: address, GID 1 its IPv4 address.
+rxe_setup_net() {
+	net_setup || return 1
+	_ndev=$(cat /sys/class/infiniband/$P2PMR_RXE/ports/1/gid_attrs/ndevs/0 2>/dev/null)
+	if [ -n "$_ndev" ]; then
+		[ "$_ndev" = "$P2PMR_NETDEV" ] && return 0
+		echo "rxe_setup_net: $P2PMR_RXE exists already, over $_ndev" >&2
+		return 1
+	fi
+	rdma link add $P2PMR_RXE type rxe netdev "$P2PMR_NETDEV" || return 1
+	_rxe_wait_active rxe_setup_net
+}
+
+# Rendezvous: the server listens on this TCP port, the client connects.
+P2PMR_PAIR_PORT=${P2PMR_PAIR_PORT:-7700}
+# How long one rendezvous waits for the other guest, which may boot later
+# or be slower: two emulated guests share two host cores.
+P2PMR_PAIR_TIMEOUT=${P2PMR_PAIR_TIMEOUT:-300}
+
+_uptime_s() {
+	read -r _up _ </proc/uptime
+	echo "${_up%.*}"
+}
+
+# pair_exchange TAG [WORD...]: meet the other guest and trade one line:
+# send "WORD..." under TAG, print what the peer sent under the same TAG.
+# Both guests make the same calls in the same order; a call returns when
+# both have made it, or fails after P2PMR_PAIR_TIMEOUT seconds, or when the
+# peer's TAG differs (the two suites are out of step). Values are one line.
+#   peer=$(pair_exchange mr "$rkey $addr") || ...
+#   set -- $peer    # the peer's rkey in $1, its address in $2
+# Over TCP with busybox nc: the server listens on P2PMR_PAIR_PORT, the
+# client connects to P2PMR_PEER_IP (again and again while refused).
+pair_exchange() {
+	_px_tag=$1
+	shift
+	case $_px_tag in
+	'' | *[[:space:]]*)
+		echo "pair_exchange: TAG must be one word, not '$_px_tag'" >&2
+		return 1
+		;;
+	esac
+	_px_line="$_px_tag $*"
+	case ${P2PMR_ROLE:-} in
+	server)
+		if ! _px_got=$(echo "$_px_line" | /bin/busybox timeout "$P2PMR_PAIR_TIMEOUT" \
+			/bin/busybox nc -l -p "$P2PMR_PAIR_PORT"); then
+			echo "pair_exchange $_px_tag: no client on port $P2PMR_PAIR_PORT in ${P2PMR_PAIR_TIMEOUT}s" >&2
+			return 1
+		fi
+		;;
+	client)
+		_px_end=$(($(_uptime_s) + P2PMR_PAIR_TIMEOUT))
+		until _px_got=$(echo "$_px_line" | /bin/busybox timeout 60 \
+			/bin/busybox nc -w 5 "$P2PMR_PEER_IP" "$P2PMR_PAIR_PORT" 2>/dev/null); do
+			if [ "$(_uptime_s)" -ge $_px_end ]; then
+				echo "pair_exchange $_px_tag: the server $P2PMR_PEER_IP:$P2PMR_PAIR_PORT did not answer in ${P2PMR_PAIR_TIMEOUT}s" >&2
+				return 1
+			fi
+			sleep 0.5
+		done
+		;;
+	*)
+		echo "pair_exchange: P2PMR_ROLE is '${P2PMR_ROLE:-}': not a guest of tests/harness/run-guest-pair" >&2
+		return 1
+		;;
+	esac
+	if [ "${_px_got%% *}" != "$_px_tag" ]; then
+		echo "pair_exchange $_px_tag: the peer sent '$_px_got'" >&2
+		return 1
+	fi
+	echo "${_px_got#* }"
+}
+
+# pair_barrier TAG: return when the other guest has reached pair_barrier TAG.
+pair_barrier() {
+	pair_exchange "$1" "$P2PMR_ROLE" >/dev/null
+}
+
+# tcp_wait_listen PORT [SECONDS]: wait (default 30 s) until a program here
+# listens on TCP PORT, e.g. a server the peer is to connect to.
+tcp_wait_listen() {
+	_hex=$(printf '%04X' "$1")
+	_i=0
+	until grep -Eq "^ *[0-9]+: [0-9A-F]+:$_hex [0-9A-F]+:[0-9A-F]+ 0A " /proc/net/tcp /proc/net/tcp6; do
+		_i=$((_i + 1))
+		if [ $_i -ge $((${2:-30} * 5)) ]; then
+			echo "tcp_wait_listen: nothing listens on TCP port $1 after ${2:-30} s" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
 }
