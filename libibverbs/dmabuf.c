@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -138,4 +140,52 @@ int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
 		return p2pmr_fail(err, "exporting BAR %u of %s as a dma-buf failed", bar,
 				  p2pmr_device_pci_addr(dev));
 	}
+}
+
+/* Find "key:\t<number>" in /proc/self/fdinfo/<fd>; -ENOENT if it is not there. */
+static int fdinfo_number(int fd, const char *key, uint64_t *valp)
+{
+	char path[64], line[256];
+	size_t key_len = strlen(key);
+	int ret = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, key_len) && line[key_len] == ':') {
+			*valp = strtoull(line + key_len + 1, NULL, 0);
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/**
+ * p2pmr_dmabuf_size() - the size of the dma-buf behind @fd
+ *
+ * Return: 0 with the size in *@sizep; -EBADF if @fd is not open, -EINVAL
+ * if it is not a dma-buf (its fdinfo has no exporter name).
+ */
+int p2pmr_dmabuf_size(int fd, uint64_t *sizep)
+{
+	uint64_t unused;
+	int ret;
+
+	p2pmr_clear_error();
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return p2pmr_fail(EBADF, "fd %d is not open", fd);
+	/* Only dma-bufs show their exporter; "size" alone is not enough. */
+	ret = fdinfo_number(fd, "exp_name", &unused);
+	if (ret == -ENOENT)
+		return p2pmr_fail(EINVAL, "fd %d is not a dma-buf fd", fd);
+	if (!ret)
+		ret = fdinfo_number(fd, "size", sizep);
+	if (ret)
+		return p2pmr_fail(-ret, "cannot read /proc/self/fdinfo/%d", fd);
+	return 0;
 }

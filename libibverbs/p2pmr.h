@@ -71,6 +71,33 @@ int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
 			const struct p2pmr_range *ranges, unsigned int nr_ranges,
 			int *fdp);
 
+int p2pmr_dmabuf_size(int fd, uint64_t *sizep);
+
+/*
+ * Memory regions over dma-bufs (p2pmr_reg_dmabuf_mr(3)). The verbs types
+ * come from <infiniband/verbs.h>; this header only names them.
+ */
+struct ibv_pd;
+struct ibv_mr;
+
+struct ibv_mr *p2pmr_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
+				   uint64_t iova, int fd, int access);
+int p2pmr_dereg_mr(struct ibv_mr *mr);
+bool p2pmr_mr_is_fallback(const struct ibv_mr *mr);
+
+/** What the kernel gives back for a memory region it registered. */
+struct p2pmr_mr_keys {
+	uint32_t handle;	/* the MR's handle in the command fd's context */
+	uint32_t lkey;
+	uint32_t rkey;
+};
+
+/* The raw uverbs layer: a command fd and a PD handle are enough (bindings). */
+int p2pmr_uverbs_reg_dmabuf_mr(int cmd_fd, uint32_t pd_handle, uint64_t offset,
+			       uint64_t length, uint64_t iova, int fd, int access,
+			       struct p2pmr_mr_keys *keys);
+int p2pmr_uverbs_dereg_mr(int cmd_fd, uint32_t mr_handle);
+
 /** The message of the calling thread's last failed call ("" if none). */
 const char *p2pmr_last_error(void);
 

@@ -4,6 +4,7 @@
 #define P2PMR_PRIVATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Record why a call failed for p2pmr_last_error() and return -err, so a
@@ -15,5 +16,14 @@ void p2pmr_clear_error(void);
 
 /* Read a whole sysfs attribute (small) into buf, NUL-terminated, no '\n'. */
 int p2pmr_sysfs_read(const char *path, char *buf, size_t len);
+
+/*
+ * After the kernel or the provider refused a dma-buf MR with err: find out
+ * which argument was wrong, record the message and return -err.
+ */
+/* Access bits a dma-buf MR cannot have: 0, or -EINVAL with a message. */
+int p2pmr_check_dmabuf_mr_access(int access);
+int p2pmr_explain_dmabuf_mr(int err, uint64_t offset, uint64_t length, uint64_t iova,
+			    int fd, int access);
 
 #endif /* P2PMR_PRIVATE_H */
