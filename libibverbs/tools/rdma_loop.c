@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/* Two RC QPs of one device connected to each other (rdma_loop.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rdma_loop.h"
+
+#define LOOP_RD_ATOMIC_MAX 16
+
+static char loop_message[512];
+
+const char *loop_error(void)
+{
+	return loop_message;
+}
+
+static __attribute__((format(printf, 2, 3))) int loop_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(loop_message, sizeof(loop_message), fmt, ap);
+	va_end(ap);
+	n = strlen(loop_message);
+	if (err)
+		snprintf(loop_message + n, sizeof(loop_message) - n, " (%s)", strerror(err));
+	return -(err ? err : EIO);
+}
+
+static struct ibv_context *open_named_device(const char *name, char *found, size_t len)
+{
+	struct ibv_device **list;
+	struct ibv_context *ctx = NULL;
+	int i, n;
+
+	list = ibv_get_device_list(&n);
+	if (!list || !n) {
+		loop_fail(ENODEV,
+			  "no RDMA device (for soft-RoCE: rdma link add rxe0 type rxe netdev <netdev>)");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (name && strcmp(ibv_get_device_name(list[i]), name))
+			continue;
+		snprintf(found, len, "%s", ibv_get_device_name(list[i]));
+		ctx = ibv_open_device(list[i]);
+		if (!ctx)
+			loop_fail(errno, "cannot open RDMA device %s", found);
+		goto out;
+	}
+	loop_fail(ENODEV, "no RDMA device named %s (see ibv_devices)", name);
+out:
+	if (list)
+		ibv_free_device_list(list);
+	return ctx;
+}
+
+static struct ibv_qp *create_qp(struct rdma_loop *loop, struct ibv_cq *cq)
+{
+	struct ibv_qp_init_attr attr = {
+		.send_cq = cq,
+		.recv_cq = cq,
+		.qp_type = IBV_QPT_RC,
+		.sq_sig_all = 1,
+		.cap = {
+			.max_send_wr = loop->depth,
+			.max_recv_wr = loop->depth,
+			.max_send_sge = 1,
+			.max_recv_sge = 1,
+		},
+	};
+	struct ibv_qp *qp = ibv_create_qp(loop->pd, &attr);
+
+	if (!qp)
+		loop_fail(errno, "cannot create an RC QP on %s", loop->dev_name);
+	return qp;
+}
+
+static int qp_to_init(struct rdma_loop *loop, struct ibv_qp *qp)
+{
+	struct ibv_qp_attr attr = {
+		.qp_state = IBV_QPS_INIT,
+		.port_num = loop->port,
+		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+				   IBV_ACCESS_REMOTE_READ,
+	};
+	int ret = ibv_modify_qp(qp, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				IBV_QP_ACCESS_FLAGS);
+
+	return ret ? loop_fail(ret, "QP %u to INIT failed", qp->qp_num) : 0;
+}
+
+/* The port's own address: its LID on InfiniBand, else GID gid_index. */
+static int fill_own_address(struct rdma_loop *loop, struct ibv_ah_attr *ah)
+{
+	struct ibv_port_attr port;
+	union ibv_gid gid;
+	int ret;
+
+	ret = ibv_query_port(loop->ctx, loop->port, &port);
+	if (ret)
+		return loop_fail(ret, "cannot query port %u of %s", loop->port, loop->dev_name);
+	if (port.state != IBV_PORT_ACTIVE)
+		return loop_fail(ENETDOWN, "port %u of %s is not active (is its netdev up?)",
+				 loop->port, loop->dev_name);
+	ah->port_num = loop->port;
+	if (port.link_layer == IBV_LINK_LAYER_INFINIBAND && port.lid) {
+		ah->dlid = port.lid;
+		return port.active_mtu;
+	}
+	ret = ibv_query_gid(loop->ctx, loop->port, loop->gid_index, &gid);
+	if (ret || !gid.global.interface_id)
+		return loop_fail(ret ? ret : EINVAL, "%s port %u has no GID at index %d (see ibv_devinfo -v)",
+				 loop->dev_name, loop->port, loop->gid_index);
+	ah->is_global = 1;
+	ah->grh.dgid = gid;
+	ah->grh.sgid_index = loop->gid_index;
+	ah->grh.hop_limit = 1;
+	return port.active_mtu;
+}
+
+static int qp_connect(struct rdma_loop *loop, struct ibv_qp *qp, uint32_t peer_qpn)
+{
+	struct ibv_qp_attr attr = {
+		.qp_state = IBV_QPS_RTR,
+		.dest_qp_num = peer_qpn,
+		.max_dest_rd_atomic = LOOP_RD_ATOMIC_MAX,
+		.min_rnr_timer = 12,
+	};
+	int mtu, ret;
+
+	mtu = fill_own_address(loop, &attr.ah_attr);
+	if (mtu < 0)
+		return mtu;
+	attr.path_mtu = mtu;
+	ret = ibv_modify_qp(qp, &attr, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			    IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+			    IBV_QP_MIN_RNR_TIMER);
+	if (ret)
+		return loop_fail(ret, "QP %u to RTR failed (GID index %d of the right type?)",
+				 qp->qp_num, loop->gid_index);
+	memset(&attr, 0, sizeof(attr));
+	attr.qp_state = IBV_QPS_RTS;
+	attr.timeout = 14;
+	attr.retry_cnt = 7;
+	attr.rnr_retry = 7;
+	attr.max_rd_atomic = LOOP_RD_ATOMIC_MAX;
+	ret = ibv_modify_qp(qp, &attr, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+			    IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+	return ret ? loop_fail(ret, "QP %u to RTS failed", qp->qp_num) : 0;
+}
+
+static int create_side(struct rdma_loop *loop, enum loop_side side)
+{
+	loop->cq[side] = ibv_create_cq(loop->ctx, 2 * loop->depth, NULL, NULL, 0);
+	if (!loop->cq[side])
+		return loop_fail(errno, "cannot create a CQ on %s", loop->dev_name);
+	loop->qp[side] = create_qp(loop, loop->cq[side]);
+	if (!loop->qp[side])
+		return -EIO;
+	return qp_to_init(loop, loop->qp[side]);
+}
+
+int loop_open(struct rdma_loop *loop, const char *dev_name, uint8_t port, int gid_index,
+	      unsigned int depth)
+{
+	int ret;
+
+	memset(loop, 0, sizeof(*loop));
+	loop->port = port;
+	loop->gid_index = gid_index;
+	loop->depth = depth;
+	loop->ctx = open_named_device(dev_name, loop->dev_name, sizeof(loop->dev_name));
+	if (!loop->ctx)
+		return -ENODEV;
+	loop->pd = ibv_alloc_pd(loop->ctx);
+	if (!loop->pd) {
+		ret = loop_fail(errno, "cannot allocate a PD on %s", loop->dev_name);
+		goto fail;
+	}
+	ret = create_side(loop, LOOP_REQUESTER);
+	if (!ret)
+		ret = create_side(loop, LOOP_RESPONDER);
+	if (!ret)
+		ret = qp_connect(loop, loop->qp[LOOP_REQUESTER], loop->qp[LOOP_RESPONDER]->qp_num);
+	if (!ret)
+		ret = qp_connect(loop, loop->qp[LOOP_RESPONDER], loop->qp[LOOP_REQUESTER]->qp_num);
+	if (!ret)
+		return 0;
+fail:
+	loop_close(loop);
+	return ret;
+}
+
+/* The PD stays while other MRs may hold it: the caller frees those first. */
+void loop_close(struct rdma_loop *loop)
+{
+	int side;
+
+	for (side = 0; side < LOOP_SIDES; side++) {
+		if (loop->qp[side])
+			ibv_destroy_qp(loop->qp[side]);
+		if (loop->cq[side])
+			ibv_destroy_cq(loop->cq[side]);
+	}
+	if (loop->pd)
+		ibv_dealloc_pd(loop->pd);
+	if (loop->ctx)
+		ibv_close_device(loop->ctx);
+	memset(loop, 0, sizeof(*loop));
+}
+
+int loop_post_send(struct rdma_loop *loop, enum ibv_wr_opcode opcode,
+		   const struct ibv_sge *local, uint64_t remote_addr, uint32_t rkey)
+{
+	struct ibv_sge sge = *local;
+	struct ibv_send_wr wr = {
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = opcode,
+		.wr.rdma = { .remote_addr = remote_addr, .rkey = rkey },
+	}, *bad;
+	int ret = ibv_post_send(loop->qp[LOOP_REQUESTER], &wr, &bad);
+
+	return ret ? loop_fail(ret, "posting a send work request failed") : 0;
+}
+
+int loop_post_recv(struct rdma_loop *loop, const struct ibv_sge *sge)
+{
+	struct ibv_sge copy = *sge;
+	struct ibv_recv_wr wr = { .sg_list = &copy, .num_sge = 1 }, *bad;
+	int ret = ibv_post_recv(loop->qp[LOOP_RESPONDER], &wr, &bad);
+
+	return ret ? loop_fail(ret, "posting a receive work request failed") : 0;
+}
+
+static int reap_cq(struct ibv_cq *cq, struct loop_counts *counts)
+{
+	struct ibv_wc wc[16];
+	int i, n;
+
+	n = ibv_poll_cq(cq, 16, wc);
+	if (n < 0)
+		return loop_fail(EIO, "polling a CQ failed");
+	for (i = 0; i < n; i++) {
+		if (wc[i].status != IBV_WC_SUCCESS)
+			return loop_fail(0, "work completion error: %s (opcode %d, vendor error 0x%x)",
+					 ibv_wc_status_str(wc[i].status), wc[i].opcode,
+					 wc[i].vendor_err);
+		if (wc[i].opcode & IBV_WC_RECV)
+			counts->recvs++;
+		else
+			counts->sends++;
+	}
+	return 0;
+}
+
+int loop_reap(struct rdma_loop *loop, struct loop_counts *counts)
+{
+	int ret = reap_cq(loop->cq[LOOP_REQUESTER], counts);
+
+	return ret ? ret : reap_cq(loop->cq[LOOP_RESPONDER], counts);
+}

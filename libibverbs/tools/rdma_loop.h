@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Two RC QPs on one RDMA device, connected to each other through the
+ * port's own address (GID, or LID on InfiniBand): a requester that posts
+ * the operations and a responder that owns the target memory.
+ */
+#ifndef P2PMR_TOOL_RDMA_LOOP_H
+#define P2PMR_TOOL_RDMA_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <infiniband/verbs.h>
+
+enum loop_side { LOOP_REQUESTER, LOOP_RESPONDER, LOOP_SIDES };
+
+struct rdma_loop {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq[LOOP_SIDES];
+	struct ibv_qp *qp[LOOP_SIDES];
+	uint8_t port;
+	int gid_index;
+	unsigned int depth;		/* work requests in flight per queue */
+	char dev_name[64];
+};
+
+/* Completions reaped so far, of each kind. */
+struct loop_counts {
+	uint64_t sends;			/* requester's send queue: any opcode */
+	uint64_t recvs;			/* responder's receive queue */
+};
+
+/* Message for a failure: what failed and, where known, why and the fix. */
+int loop_open(struct rdma_loop *loop, const char *dev_name, uint8_t port, int gid_index,
+	      unsigned int depth);
+void loop_close(struct rdma_loop *loop);
+
+int loop_post_send(struct rdma_loop *loop, enum ibv_wr_opcode opcode,
+		   const struct ibv_sge *local, uint64_t remote_addr, uint32_t rkey);
+int loop_post_recv(struct rdma_loop *loop, const struct ibv_sge *sge);
+/* Poll both CQs once; a failed completion is an error (-EIO). */
+int loop_reap(struct rdma_loop *loop, struct loop_counts *counts);
+
+/* The last failure's message. */
+const char *loop_error(void);
+
+#endif /* P2PMR_TOOL_RDMA_LOOP_H */

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* Sizes on the command line: "4096", "0x1000", "4K", "16MiB", "64-1M", "4K,1M". */
+#ifndef P2PMR_TOOL_SIZES_H
+#define P2PMR_TOOL_SIZES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIZE_LIST_MAX 32
+
+struct size_list {
+	uint64_t size[SIZE_LIST_MAX];
+	unsigned int nr;
+};
+
+/* One size: a number (decimal or 0x hex) with an optional K, M, G suffix. */
+int parse_size(const char *text, uint64_t *sizep);
+/*
+ * Comma-separated items, each a size or a range "A-B": A, 4A, 16A, ... up
+ * to B, and B itself. Sorted, without repeats.
+ */
+int parse_size_list(const char *text, struct size_list *list);
+uint64_t size_list_max(const struct size_list *list);
+/* "64", "4K", "1536K", "16M": the largest unit that divides v. */
+const char *format_size(uint64_t v, char *buf, size_t len);
+
+#endif /* P2PMR_TOOL_SIZES_H */
