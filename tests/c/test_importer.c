@@ -19,13 +19,18 @@ int ti_open(void)
 
 int ti_attach(int ti, int dmabuf_fd, const char *pci_addr)
 {
-	struct dma_buf_ti_attach a = { .fd = dmabuf_fd };
+	return ti_attach_flags(ti, dmabuf_fd, pci_addr, 0);
+}
+
+int ti_attach_flags(int ti, int dmabuf_fd, const char *pci_addr, uint32_t flags)
+{
+	struct dma_buf_ti_attach a = { .fd = dmabuf_fd, .flags = flags };
 	unsigned int domain, bus, slot, func;
 
 	if (pci_addr) {
 		if (sscanf(pci_addr, "%x:%x:%x.%x", &domain, &bus, &slot, &func) != 4)
 			return -EINVAL;
-		a.flags = DMA_BUF_TI_ATTACH_PCI_DEV;
+		a.flags |= DMA_BUF_TI_ATTACH_PCI_DEV;
 		a.pci_domain = domain;
 		a.pci_bus = bus;
 		a.pci_devfn = (slot << 3) | func;

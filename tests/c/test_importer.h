@@ -17,6 +17,8 @@
 int ti_open(void);
 /* pci_addr NULL: attach as the importer's own (non-PCI) device. */
 int ti_attach(int ti, int dmabuf_fd, const char *pci_addr);
+/* ti_attach() with DMA_BUF_TI_ATTACH_* @flags (STATIC, NO_P2P, KEEP_MAPPED) */
+int ti_attach_flags(int ti, int dmabuf_fd, const char *pci_addr, uint32_t flags);
 int ti_detach(int ti);
 int ti_map(int ti, struct dma_buf_ti_seg *segs, uint32_t max_segs, uint32_t *nr_segs);
 int ti_unmap(int ti);

@@ -38,12 +38,10 @@
 #include "p2pmr.h"
 #include "pattern.h"
 #include "test_importer.h"
+#include "vfio_ctl.h"
 #include "vfio_dmabuf_uapi.h"
 
 #define MIB (1ULL << 20)
-/* Power states as PCI_PM_CTRL_STATE_MASK encodes them. */
-#define PM_STATE_D0	0
-#define PM_STATE_D3HOT	3
 #define MAX_SEGS 64
 
 struct ctx {
@@ -60,23 +58,6 @@ struct ctx {
 	bool stress_reset;	/* stress: reset the device */
 };
 
-#define CHECK_OK(expr)								\
-	do {									\
-		int __r = (expr);						\
-		if (__r)							\
-			return fail("%s:%d: %s failed: %s", __FILE__, __LINE__,	\
-				    #expr, strerror(-__r));			\
-	} while (0)
-
-#define CHECK_ERR(expr, want)							\
-	do {									\
-		int __r = (expr);						\
-		if (__r != -(want))						\
-			return fail("%s:%d: %s: expected %s, got %s", __FILE__,	\
-				    __LINE__, #expr, strerror(want),		\
-				    __r ? strerror(-__r) : "success");		\
-	} while (0)
-
 static int export(struct ctx *c, const struct p2pmr_range *r, unsigned int n, int *fd)
 {
 	int ret = p2pmr_dmabuf_export(c->dev, c->bar, r, n, fd);
@@ -84,84 +65,6 @@ static int export(struct ctx *c, const struct p2pmr_range *r, unsigned int n, in
 	if (ret)
 		fprintf(stderr, "export: %s\n", p2pmr_last_error());
 	return ret;
-}
-
-/* Config space of the exporter through its VFIO config region. */
-static int config_access(struct ctx *c, bool write, unsigned int pos, void *val, size_t len)
-{
-	struct vfio_region_info ri = {
-		.argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX,
-	};
-	int fd = p2pmr_device_fd(c->dev);
-	ssize_t n;
-
-	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &ri))
-		return -errno;
-	n = write ? pwrite(fd, val, len, ri.offset + pos) : pread(fd, val, len, ri.offset + pos);
-	return n == (ssize_t)len ? 0 : (n < 0 ? -errno : -EIO);
-}
-
-static int set_memory_decode(struct ctx *c, bool on)
-{
-	uint16_t cmd;
-	int ret = config_access(c, false, PCI_COMMAND, &cmd, 2);
-
-	if (ret)
-		return ret;
-	cmd = on ? cmd | PCI_COMMAND_MEMORY : cmd & ~PCI_COMMAND_MEMORY;
-	return config_access(c, true, PCI_COMMAND, &cmd, 2);
-}
-
-/* Offset of the power management capability, or 0. */
-static unsigned int find_pm_cap(struct ctx *c)
-{
-	uint8_t pos = 0, id = 0;
-	int hops = 48;
-
-	if (config_access(c, false, PCI_CAPABILITY_LIST, &pos, 1))
-		return 0;
-	while (pos && hops--) {
-		if (config_access(c, false, pos, &id, 1))
-			return 0;
-		if (id == PCI_CAP_ID_PM)
-			return pos;
-		if (config_access(c, false, pos + 1, &pos, 1))
-			return 0;
-	}
-	return 0;
-}
-
-static int set_power_state(struct ctx *c, unsigned int pm, unsigned int state)
-{
-	uint16_t pmcsr;
-	int ret = config_access(c, false, pm + PCI_PM_CTRL, &pmcsr, 2);
-
-	if (ret)
-		return ret;
-	pmcsr = (pmcsr & ~PCI_PM_CTRL_STATE_MASK) | state;
-	ret = config_access(c, true, pm + PCI_PM_CTRL, &pmcsr, 2);
-	usleep(20000);	/* D3hot -> D0 needs 10 ms; vfio waits, be safe */
-	return ret;
-}
-
-static int read_file(const char *path, uint64_t off, void *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = pread(fd, buf, len, off);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -EIO;
-}
-
-static void fill_pattern(uint64_t *w, size_t len, uint64_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		w[i] = pattern_word(seed, i);
 }
 
 /* A session attached to a fresh dma-buf of @r; closes the dma-buf fd. */
@@ -285,6 +188,152 @@ static int case_map_non_pci_refused(struct ctx *c)
 	return 0;
 }
 
+/* Largest DMA segment the exporter hands out: sg_dma_len() is 32 bits. */
+#define MAX_DMA_SEG ((uint64_t)UINT32_MAX & ~(uint64_t)4095)
+
+/*
+ * @r mapped by a peer below the switch: each range is split into segments
+ * of at most MAX_DMA_SEG that follow each other on the bus, in order.
+ */
+static int check_large_mapping(struct ctx *c, const struct p2pmr_range *r, unsigned int n)
+{
+	struct dma_buf_ti_seg segs[MAX_SEGS];
+	uint64_t total = 0, size;
+	unsigned int i, k = 0;
+	uint32_t nr;
+	int ti, fd;
+
+	CHECK_OK(export(c, r, n, &fd));
+	size = lseek(fd, 0, SEEK_END);
+	ti = ti_open();
+	CHECK_OK(ti_attach(ti, fd, c->peer));
+	close(fd);
+	CHECK_OK(ti_map(ti, segs, MAX_SEGS, &nr));
+	close(ti);
+	for (i = 0; i < n; i++) {
+		uint64_t addr = c->bar_bus_addr + r[i].offset, left = r[i].length;
+
+		total += left;
+		for (; left; k++) {
+			uint64_t want = left < MAX_DMA_SEG ? left : MAX_DMA_SEG;
+
+			if (k >= nr || segs[k].dma_addr != addr || segs[k].len != want ||
+			    !(segs[k].flags & DMA_BUF_TI_SEG_BUS_ADDR))
+				return fail("range %u: segment %u should be 0x%" PRIx64 "+0x%" PRIx64
+					    ", got %s0x%llx+0x%llx", i, k, addr, want,
+					    k >= nr ? "none, " : "",
+					    k < nr ? (unsigned long long)segs[k].dma_addr : 0ULL,
+					    k < nr ? (unsigned long long)segs[k].len : 0ULL);
+			addr += want;
+			left -= want;
+		}
+	}
+	if (k != nr || size != total)
+		return fail("%u segments (expected %u), dma-buf size 0x%" PRIx64 " (expected 0x%" PRIx64 ")",
+			    nr, k, size, total);
+	printf("%u range(s), %" PRIu64 " MiB: dma-buf of that size, %u segments below 4 GiB each\n",
+	       n, (uint64_t)(total / MIB), nr);
+	return 0;
+}
+
+/* Buffers of 8 GiB and more: the size is 64-bit, segments stay below 4 GiB. */
+static int case_map_8gib(struct ctx *c)
+{
+	struct p2pmr_bar_info bi;
+	struct p2pmr_range two[2];
+
+	if (!c->peer)
+		return fail("needs --peer");
+	CHECK_OK(p2pmr_device_bar_info(c->dev, c->bar, &bi));
+	if (bi.size < (8ULL << 30))
+		return fail("BAR%u is %" PRIu64 " MiB; this case needs one of 8 GiB or more",
+			    c->bar, (uint64_t)(bi.size / MIB));
+	CHECK_OK(check_large_mapping(c, &(struct p2pmr_range){ 0, bi.size }, 1));
+	/* Two ranges, each longer than a segment, the first ending off 4 GiB. */
+	two[0] = (struct p2pmr_range){ MIB, (5ULL << 30) - MIB };
+	two[1] = (struct p2pmr_range){ (5ULL << 30) + 64 * c->page, bi.size - (5ULL << 30) - 64 * c->page };
+	return check_large_mapping(c, two, 2);
+}
+
+/* Importers that could not cope with a revoke or with MMIO are refused. */
+static int case_unfit_importers_refused(struct ctx *c)
+{
+	struct p2pmr_range r = { 0, c->page };
+	int ti, fd;
+
+	if (!c->peer)
+		return fail("needs --peer");
+	CHECK_OK(export(c, &r, 1, &fd));
+	ti = ti_open();
+	CHECK_ERR(ti_attach_flags(ti, fd, c->peer, DMA_BUF_TI_ATTACH_STATIC), EOPNOTSUPP);
+	printf("a static importer (no move_notify): EOPNOTSUPP\n");
+	CHECK_ERR(ti_attach_flags(ti, fd, c->peer, DMA_BUF_TI_ATTACH_NO_P2P), EOPNOTSUPP);
+	printf("a dynamic importer without allow_peer2peer: EOPNOTSUPP\n");
+	CHECK_OK(ti_attach(ti, fd, c->peer));
+	close(ti);
+	close(fd);
+	return 0;
+}
+
+/* Does the kernel log (/dev/kmsg) hold @text? */
+static bool kmsg_has(const char *text)
+{
+	char line[1024];
+	bool found = false;
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	while ((n = read(fd, line, sizeof(line) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		if (n <= 0)
+			continue;
+		line[n] = 0;
+		if (strstr(line, text))
+			found = true;
+	}
+	close(fd);
+	return found;
+}
+
+/*
+ * An importer that does not unmap in move_notify: the revoke waits for it
+ * for a bounded time, then goes on with a warning naming the dma-buf.
+ */
+static int case_revoke_wait_bounded(struct ctx *c)
+{
+	struct p2pmr_range r = { 5 * MIB, 2 * c->page };
+	struct dma_buf_ti_seg segs[MAX_SEGS];
+	struct timespec t0, t1;
+	double secs;
+	int ti, fd;
+
+	if (!c->peer)
+		return fail("needs --peer");
+	CHECK_OK(export(c, &r, 1, &fd));
+	ti = ti_open();
+	CHECK_OK(ti_attach_flags(ti, fd, c->peer, DMA_BUF_TI_ATTACH_KEEP_MAPPED));
+	CHECK_OK(ti_map(ti, segs, MAX_SEGS, NULL));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_OK(vfio_set_memory_decode(c->dev, false));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (expect_status(ti, "late importer after revoke", 1, 1, 0))
+		return 1;
+	CHECK_OK(ti_unmap(ti));
+	CHECK_ERR(ti_map(ti, segs, MAX_SEGS, NULL), ENODEV);
+	CHECK_OK(vfio_set_memory_decode(c->dev, true));
+	CHECK_OK(ti_map(ti, segs, MAX_SEGS, NULL));
+	close(ti);
+	close(fd);
+	if (secs < 0.9 || secs > 10)
+		return fail("the revoke took %.2f s; expected the 1 s bound", secs);
+	if (!kmsg_has("importers still hold 1 mappings"))
+		return fail("no warning about the importer that kept its mapping in the kernel log");
+	printf("revoke waited %.2f s for the late importer, warned, and went on\n", secs);
+	return 0;
+}
+
 static int case_vmap_write_lands_in_bar(struct ctx *c)
 {
 	struct p2pmr_range r[2] = { { MIB, 2 * c->page }, { MIB + 2 * c->page, 2 * c->page } };
@@ -296,9 +345,9 @@ static int case_vmap_write_lands_in_bar(struct ctx *c)
 		return fail("needs --file");
 	CHECK_OK(attach_new(c, r, 2, NULL, &ti));
 	CHECK_OK(ti_vmap(ti));
-	fill_pattern(want, len, 0x5eed);
+	pattern_fill(want, len, 0x5eed);
 	CHECK_OK(ti_write(ti, 0, want, len));
-	CHECK_OK(read_file(c->file, MIB, got, len));
+	CHECK_OK(host_file_read(c->file, MIB, got, len));
 	if (memcmp(want, got, len))
 		return fail("the host file at BAR+1MiB does not hold what was written through vmap");
 	memset(got, 0, len);
@@ -325,7 +374,7 @@ static int case_vmap_read_sees_bar(struct ctx *c)
 	CHECK_OK(ti_vmap(ti));
 	CHECK_OK(ti_read(ti, 0, got, len));
 	close(ti);
-	CHECK_OK(read_file(c->file, r.offset, want, len));
+	CHECK_OK(host_file_read(c->file, r.offset, want, len));
 	if (memcmp(want, got, len))
 		return fail("vmap read differs from the host file at BAR+3MiB");
 	printf("vmap reads the bytes of the host file\n");
@@ -346,7 +395,7 @@ static int case_vmap_matches_bar_mmap(struct ctx *c)
 
 	CHECK_OK(attach_new(c, &r, 1, NULL, &ti));
 	CHECK_OK(ti_vmap(ti));
-	fill_pattern(want, len, 0xc3b);
+	pattern_fill(want, len, 0xc3b);
 	CHECK_OK(ti_write(ti, 0, want, len));
 	close(ti);
 	CHECK_OK(p2pmr_bar_mmap(c->dev, c->bar, &map, &bar_len));
@@ -426,39 +475,32 @@ out:
 
 static int memory_off(struct ctx *c)
 {
-	return set_memory_decode(c, false);
+	return vfio_set_memory_decode(c->dev, false);
 }
 
 static int memory_on(struct ctx *c)
 {
-	return set_memory_decode(c, true);
+	return vfio_set_memory_decode(c->dev, true);
 }
 
 static int device_reset(struct ctx *c)
 {
-	return ioctl(p2pmr_device_fd(c->dev), VFIO_DEVICE_RESET) ? -errno : 0;
+	return vfio_reset(c->dev);
 }
 
 static int enter_d3hot(struct ctx *c)
 {
-	unsigned int pm = find_pm_cap(c);
-
-	return pm ? set_power_state(c, pm, PM_STATE_D3HOT) : -ENOTSUP;
+	return vfio_set_power_state(c->dev, PM_STATE_D3HOT);
 }
 
 static int enter_d0(struct ctx *c)
 {
-	unsigned int pm = find_pm_cap(c);
-
-	return pm ? set_power_state(c, pm, PM_STATE_D0) : -ENOTSUP;
+	return vfio_set_power_state(c->dev, PM_STATE_D0);
 }
 
-/* Bus reset of the device's slot; with the cdev API no group fds are given. */
 static int hot_reset(struct ctx *c)
 {
-	struct vfio_pci_hot_reset reset = { .argsz = sizeof(reset), .count = 0 };
-
-	return ioctl(p2pmr_device_fd(c->dev), VFIO_DEVICE_PCI_HOT_RESET, &reset) ? -errno : 0;
+	return vfio_hot_reset(c->dev);
 }
 
 static int case_revoke_memory_disable(struct ctx *c)
@@ -468,7 +510,7 @@ static int case_revoke_memory_disable(struct ctx *c)
 
 static int case_revoke_d3hot(struct ctx *c)
 {
-	if (!find_pm_cap(c))
+	if (!vfio_find_pm_cap(c->dev))
 		return fail("%s has no power management capability", c->addr);
 	return revoke_and_restore(c, "entering D3hot", enter_d3hot, enter_d0);
 }
@@ -573,10 +615,10 @@ static int case_created_revoked_when_decode_off(struct ctx *c)
 	struct p2pmr_range r = { 6 * MIB, c->page };
 	int fd, ti = ti_open();
 
-	CHECK_OK(set_memory_decode(c, false));
+	CHECK_OK(vfio_set_memory_decode(c->dev, false));
 	CHECK_OK(export(c, &r, 1, &fd));
 	CHECK_ERR(ti_attach(ti, fd, NULL), ENODEV);
-	CHECK_OK(set_memory_decode(c, true));
+	CHECK_OK(vfio_set_memory_decode(c->dev, true));
 	CHECK_OK(ti_attach(ti, fd, NULL));
 	CHECK_OK(ti_vmap(ti));
 	close(ti);
@@ -692,9 +734,9 @@ static void *stress_toggler(void *arg)
 	while (!s->stop) {
 		if (s->c->stress_toggle) {
 			s->phase[me] = "decode toggle";
-			ret = set_memory_decode(s->c, false);
+			ret = vfio_set_memory_decode(s->c->dev, false);
 			if (!ret)
-				ret = set_memory_decode(s->c, true);
+				ret = vfio_set_memory_decode(s->c->dev, true);
 			if (ret) {
 				stress_error(s, "memory decode toggle", -ret);
 				break;
@@ -771,7 +813,7 @@ static int case_stress(struct ctx *c)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* Leave the device decoding for whoever comes next. */
-	set_memory_decode(c, true);
+	vfio_set_memory_decode(c->dev, true);
 	printf("stress: %.1f s, %d buffer threads: %lu dma-bufs created, %lu attached, %lu revoked under the importer; %lu decode toggles, %lu resets\n",
 	       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, STRESS_THREADS - 1,
 	       s.created, s.attached,
@@ -794,6 +836,9 @@ static const struct test_case cases[] = {
 	{ "map-ranges-in-order", "a mapping has one segment per range, in the order given", case_map_ranges_in_order },
 	{ "map-thru-host-bridge", "an importer across the host bridge gets a DMA-API (IOMMU) address", case_map_thru_host_bridge },
 	{ "map-non-pci-refused", "an importer that is not a PCI device cannot map: EOPNOTSUPP", case_map_non_pci_refused },
+	{ "map-8gib", "an 8 GiB BAR maps as one dma-buf, in segments below 4 GiB", case_map_8gib },
+	{ "unfit-importers-refused", "static importers and importers without peer-to-peer are refused: EOPNOTSUPP", case_unfit_importers_refused },
+	{ "revoke-wait-bounded", "an importer that keeps its mapping delays a revoke by the 1 s bound and is warned about", case_revoke_wait_bounded },
 	{ "vmap-write-lands-in-bar", "bytes written through vmap of two ranges land in the BAR (host file)", case_vmap_write_lands_in_bar },
 	{ "vmap-read-sees-bar", "vmap reads what the host file holds", case_vmap_read_sees_bar },
 	{ "vmap-matches-bar-mmap", "bytes written through vmap show in the BAR's VFIO mmap", case_vmap_matches_bar_mmap },

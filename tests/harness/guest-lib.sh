@@ -7,6 +7,9 @@
 # The sourcing script sets TOP, BUILD and HARNESS, then calls guest_options.
 
 GUEST_BAR_SIZE=$((16 << 20))
+# A second ivshmem-plain, below its own switch port, with a BAR larger than
+# what one DMA segment (32-bit length) can describe: for the >= 8 GiB cases.
+GUEST_BIG_BAR_SIZE=$((8 << 30))
 
 # guest_options NAME DEFAULT-OUT [ARGS...]: the options and suite names both
 # commands take (see their headers) into kernel, out, timeout,
@@ -60,6 +63,8 @@ guest_prepare() {
 	rm -rf "$out"
 	mkdir -p "$out/results"
 	head -c $GUEST_BAR_SIZE /dev/urandom > "$out/ivshmem.bar"
+	# Sparse: only the pages the guest writes take space.
+	truncate -s "$GUEST_BIG_BAR_SIZE" "$out/ivshmem-big.bar"
 	printf '%s\n' "${suites[@]}" > "$out/suites"
 	cat > "$out/guest.env" <<-EOF
 	export P2PMR_TOP='$TOP'
@@ -68,6 +73,7 @@ guest_prepare() {
 	export P2PMR_SUITE_TIMEOUT=$suite_timeout
 	export P2PMR_IVSHMEM_FILE=/mnt/out/ivshmem.bar
 	export P2PMR_IVSHMEM_SIZE=$GUEST_BAR_SIZE
+	export P2PMR_BIG_IVSHMEM_SIZE=$GUEST_BIG_BAR_SIZE
 	EOF
 	for var in "${pass_env[@]}"; do
 		guest_env "$out" "$var" "${!var}"
@@ -106,10 +112,13 @@ guest_qemu() {
 		-device x3130-upstream,id=sw-up,bus=rp1
 		-device xio3130-downstream,id=sw-dn1,bus=sw-up,chassis=2,slot=1
 		-device xio3130-downstream,id=sw-dn2,bus=sw-up,chassis=3,slot=2
+		-device xio3130-downstream,id=sw-dn3,bus=sw-up,chassis=4,slot=3
 		-object "memory-backend-file,id=ivshmem-bar,share=on,mem-path=$out/ivshmem.bar,size=$GUEST_BAR_SIZE"
 		-device ivshmem-plain,memdev=ivshmem-bar,bus=sw-dn1
 		-blockdev null-co,node-name=nvme-disk,size=$((64 << 20))
 		-device nvme,serial=p2pmr-nvme,drive=nvme-disk,cmb_size_mb=16,bus=sw-dn2
+		-object "memory-backend-file,id=ivshmem-big,share=on,mem-path=$out/ivshmem-big.bar,size=$GUEST_BIG_BAR_SIZE"
+		-device ivshmem-plain,memdev=ivshmem-big,bus=sw-dn3
 		-device pci-testdev,bus=pcie.0
 		"$@")
 }

@@ -63,6 +63,19 @@ pci_find() {
 	return 1
 }
 
+# pci_find_nth N VENDOR DEVICE: PCI address of the Nth (from 1) device with
+# these IDs, in bus order, or nothing.
+pci_find_nth() {
+	_n=$1
+	for _d in /sys/bus/pci/devices/*; do
+		if [ "$(cat "$_d/vendor")" = "0x$2" ] && [ "$(cat "$_d/device")" = "0x$3" ]; then
+			_n=$((_n - 1))
+			[ $_n -eq 0 ] && { echo "${_d##*/}"; return 0; }
+		fi
+	done
+	return 1
+}
+
 # pci_driver BDF: name of the driver bound to the device, or nothing.
 pci_driver() {
 	_link=$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null) && basename "$_link"
