@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/* RC queue pairs for the C tests (see verbs_qp.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "verbs_qp.h"
+
+#define QP_RD_ATOMIC	16
+
+static int verbs_err(const char *what, int err)
+{
+	fprintf(stderr, "verbs: %s: %s\n", what, strerror(err));
+	return -err;
+}
+
+struct ibv_context *verbs_open(const char *ibdev)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	struct ibv_context *ctx = NULL;
+	int i, err = ENODEV;
+
+	for (i = 0; list && list[i]; i++) {
+		if (strcmp(ibv_get_device_name(list[i]), ibdev))
+			continue;
+		ctx = ibv_open_device(list[i]);
+		if (!ctx)
+			err = errno;
+		break;
+	}
+	if (list)
+		ibv_free_device_list(list);
+	if (!ctx) {
+		verbs_err(ibdev, err);
+		errno = err;
+	}
+	return ctx;
+}
+
+int verbs_port(struct ibv_context *ctx, int gid_index, union ibv_gid *gid,
+	       enum ibv_mtu *mtu)
+{
+	struct ibv_port_attr port;
+
+	if (ibv_query_port(ctx, VERBS_PORT, &port))
+		return verbs_err("ibv_query_port", errno);
+	if (port.state != IBV_PORT_ACTIVE)
+		return verbs_err("port 1 is not active", ENETDOWN);
+	*mtu = port.active_mtu;
+	if (ibv_query_gid(ctx, VERBS_PORT, gid_index, gid))
+		return verbs_err("ibv_query_gid", errno);
+	return 0;
+}
+
+int qp_create(struct ibv_pd *pd, struct ibv_cq *cq, unsigned int depth,
+	      struct ibv_qp **qpp)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = cq,
+		.recv_cq = cq,
+		.cap = {
+			.max_send_wr = depth, .max_recv_wr = depth,
+			.max_send_sge = 1, .max_recv_sge = 1,
+		},
+		.qp_type = IBV_QPT_RC,
+	};
+
+	*qpp = ibv_create_qp(pd, &init);
+	return *qpp ? 0 : verbs_err("ibv_create_qp", errno);
+}
+
+int qp_connect(struct ibv_qp *qp, uint32_t remote_qpn, const union ibv_gid *remote_gid,
+	       int gid_index, enum ibv_mtu mtu)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT,
+		.port_num = VERBS_PORT,
+		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+				   IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC,
+	};
+
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+			  IBV_QP_ACCESS_FLAGS))
+		return verbs_err("QP to INIT", errno);
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = mtu;
+	a.dest_qp_num = remote_qpn;
+	a.max_dest_rd_atomic = QP_RD_ATOMIC;
+	a.min_rnr_timer = 12;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = *remote_gid;
+	a.ah_attr.grh.sgid_index = gid_index;
+	a.ah_attr.grh.hop_limit = 1;
+	a.ah_attr.port_num = VERBS_PORT;
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+			  IBV_QP_MIN_RNR_TIMER))
+		return verbs_err("QP to RTR", errno);
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.max_rd_atomic = QP_RD_ATOMIC;
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+			  IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
+		return verbs_err("QP to RTS", errno);
+	return 0;
+}
+
+int qp_post(struct ibv_qp *qp, enum ibv_wr_opcode op, uint64_t addr, uint32_t len,
+	    uint32_t lkey, uint64_t raddr, uint32_t rkey, uint64_t compare_add,
+	    uint64_t swap)
+{
+	struct ibv_sge sge = { .addr = addr, .length = len, .lkey = lkey };
+	struct ibv_send_wr wr = {
+		.wr_id = op, .sg_list = &sge, .num_sge = 1, .opcode = op,
+		.send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+	int ret;
+
+	if (op == IBV_WR_ATOMIC_CMP_AND_SWP || op == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+		wr.wr.atomic.remote_addr = raddr;
+		wr.wr.atomic.rkey = rkey;
+		wr.wr.atomic.compare_add = compare_add;
+		wr.wr.atomic.swap = swap;
+	} else {
+		wr.wr.rdma.remote_addr = raddr;
+		wr.wr.rdma.rkey = rkey;
+	}
+	ret = ibv_post_send(qp, &wr, &bad);
+	return ret ? verbs_err("ibv_post_send", ret) : 0;
+}
+
+long long verbs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+int cq_wait(struct ibv_cq *cq, struct ibv_wc *wc, long long deadline_ms)
+{
+	int n;
+
+	do {
+		n = ibv_poll_cq(cq, 1, wc);
+		if (n < 0)
+			return verbs_err("ibv_poll_cq", EIO);
+		if (n)
+			return 0;
+	} while (verbs_now_ms() < deadline_ms);
+	return verbs_err("no completion before the deadline", ETIMEDOUT);
+}
