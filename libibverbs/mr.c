@@ -128,7 +128,9 @@ int p2pmr_explain_dmabuf_mr(int err, uint64_t offset, uint64_t length, uint64_t 
 	switch (err) {
 	case EOPNOTSUPP:
 		return p2pmr_fail(err,
-				  "the kernel's RDMA driver cannot register dma-buf MRs (kernel without rxe dma-buf support?)");
+				  "the kernel's RDMA driver cannot register this dma-buf: it lacks dma-buf MRs "
+				  "(kernel without rxe dma-buf support?) or cannot reach this buffer (a VFIO "
+				  "dma-buf of ranges not contiguous in the BAR has no CPU mapping for rxe)");
 	case EPROTONOSUPPORT:
 		return p2pmr_fail(err,
 				  "the kernel has no dma-buf MRs at all (UVERBS_METHOD_REG_DMABUF_MR needs Linux 5.12 or later)");
@@ -172,7 +174,10 @@ static struct ibv_mr *reg_fallback(struct ibv_pd *pd, uint64_t offset, size_t le
 		free(fmr);
 		if (ret == -EOPNOTSUPP && provider_tried)
 			p2pmr_fail(EOPNOTSUPP,
-				   "provider and kernel lack dma-buf MRs (kernel without rxe dma-buf support?)");
+				   "the provider has no dma-buf MRs and the kernel refused this one: no "
+				   "dma-buf MRs in the kernel's driver (kernel without rxe dma-buf "
+				   "support?), or a buffer it cannot reach (VFIO ranges not contiguous "
+				   "in the BAR, for rxe)");
 		return mr_failed(ret);
 	}
 	fmr->mr.context = pd->context;
