@@ -34,6 +34,7 @@
 
 #include <linux/pci_regs.h>
 
+#include "cases.h"
 #include "check.h"
 #include "p2pmr.h"
 #include "pattern.h"
@@ -269,9 +270,38 @@ static int case_unfit_importers_refused(struct ctx *c)
 	printf("a static importer (no move_notify): EOPNOTSUPP\n");
 	CHECK_ERR(ti_attach_flags(ti, fd, c->peer, DMA_BUF_TI_ATTACH_NO_P2P), EOPNOTSUPP);
 	printf("a dynamic importer without allow_peer2peer: EOPNOTSUPP\n");
+	CHECK_ERR(ti_attach_flags(ti, fd, c->peer,
+				  DMA_BUF_TI_ATTACH_PIN | DMA_BUF_TI_ATTACH_NOT_REVOCABLE),
+		  EOPNOTSUPP);
+	printf("pinning by an importer that is not revocable: EOPNOTSUPP\n");
 	CHECK_OK(ti_attach(ti, fd, c->peer));
 	close(ti);
 	close(fd);
+	return 0;
+}
+
+/* A pinned importer that is revocable: accepted, and revoked all the same. */
+static int case_pinned_revocable(struct ctx *c)
+{
+	struct p2pmr_range r = { 6 * MIB, 2 * c->page };
+	struct dma_buf_ti_seg segs[MAX_SEGS];
+	int ti, fd;
+
+	if (!c->peer)
+		return fail("needs --peer");
+	CHECK_OK(export(c, &r, 1, &fd));
+	ti = ti_open();
+	CHECK_OK(ti_attach_flags(ti, fd, c->peer, DMA_BUF_TI_ATTACH_PIN));
+	CHECK_OK(ti_map(ti, segs, MAX_SEGS, NULL));
+	CHECK_OK(vfio_set_memory_decode(c->dev, false));
+	if (expect_status(ti, "pinned importer after revoke", 1, 0, 0))
+		return 1;
+	CHECK_ERR(ti_map(ti, segs, MAX_SEGS, NULL), ENODEV);
+	CHECK_OK(vfio_set_memory_decode(c->dev, true));
+	CHECK_OK(ti_map(ti, segs, MAX_SEGS, NULL));
+	close(ti);
+	close(fd);
+	printf("a pinned, revocable importer was revoked and mapped again after restore\n");
 	return 0;
 }
 
@@ -837,7 +867,8 @@ static const struct test_case cases[] = {
 	{ "map-thru-host-bridge", "an importer across the host bridge gets a DMA-API (IOMMU) address", case_map_thru_host_bridge },
 	{ "map-non-pci-refused", "an importer that is not a PCI device cannot map: EOPNOTSUPP", case_map_non_pci_refused },
 	{ "map-8gib", "an 8 GiB BAR maps as one dma-buf, in segments below 4 GiB", case_map_8gib },
-	{ "unfit-importers-refused", "static importers and importers without peer-to-peer are refused: EOPNOTSUPP", case_unfit_importers_refused },
+	{ "unfit-importers-refused", "static, non-peer-to-peer and pinned non-revocable importers are refused: EOPNOTSUPP", case_unfit_importers_refused },
+	{ "pinned-revocable", "a pinned importer that declares itself revocable is accepted, and revoked", case_pinned_revocable },
 	{ "revoke-wait-bounded", "an importer that keeps its mapping delays a revoke by the 1 s bound and is warned about", case_revoke_wait_bounded },
 	{ "vmap-write-lands-in-bar", "bytes written through vmap of two ranges land in the BAR (host file)", case_vmap_write_lands_in_bar },
 	{ "vmap-read-sees-bar", "vmap reads what the host file holds", case_vmap_read_sees_bar },
@@ -875,8 +906,7 @@ int main(int argc, char **argv)
 	int opt, ret;
 
 	if (argc == 2 && !strcmp(argv[1], "--list")) {
-		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-			printf("%s\t%s\n", cases[i].name, cases[i].desc);
+		CASES_PRINT(cases);
 		return 0;
 	}
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -894,9 +924,7 @@ int main(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	for (i = 0; optind < argc && i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (!strcmp(cases[i].name, argv[optind]))
-			tc = &cases[i];
+	tc = CASES_FIND(cases, optind < argc ? argv[optind] : NULL);
 	if (!tc || !c.addr) {
 		fprintf(stderr, "usage: vfio-dmabuf-import-test --list | CASE --device BDF [--bar N] [--file F] [--peer BDF] [--far BDF] [--seconds S]\n");
 		return 2;
