@@ -21,7 +21,9 @@ the installed library for the installed module); libp2pmr.so.0.
 """
 import ctypes
 import errno
+import fcntl
 import os
+import struct
 
 __all__ = ['Device', 'DmaBuf', 'DmaBufMR', 'BarInfo', 'BarMapping', 'last_error',
            'ACCESS_LOCAL_WRITE', 'ACCESS_REMOTE_WRITE', 'ACCESS_REMOTE_READ',
@@ -35,6 +37,15 @@ ACCESS_REMOTE_ATOMIC = 8
 ACCESS_RELAXED_ORDERING = 1 << 20
 
 _APIS = {'auto': 0, 'cdev': 1, 'group': 2}
+
+# linux/vfio.h: VFIO_DEVICE_GET_REGION_INFO is _IO(';', 100 + 8); struct
+# vfio_region_info is argsz, flags, index, cap_offset (u32), size, offset (u64).
+_VFIO_DEVICE_GET_REGION_INFO = 0x3b6c
+_VFIO_REGION_INFO = struct.Struct('=IIIIQQ')
+_VFIO_PCI_CONFIG_REGION_INDEX = 7
+# linux/pci_regs.h
+PCI_COMMAND = 0x04
+PCI_COMMAND_MEMORY = 0x2
 
 
 class _BarInfo(ctypes.Structure):
@@ -216,6 +227,45 @@ class Device(_Closing):
         _check(_lib.p2pmr_dmabuf_export(self._dev, bar, array, len(ranges),
                                         ctypes.byref(fd)))
         return DmaBuf(fd.value, sum(n for _, n in ranges))
+
+    def _config_region(self):
+        """(offset, size) of the PCI config space region in the device fd."""
+        query = _VFIO_REGION_INFO.pack(_VFIO_REGION_INFO.size, 0,
+                                       _VFIO_PCI_CONFIG_REGION_INDEX, 0, 0, 0)
+        reply = fcntl.ioctl(self.fd, _VFIO_DEVICE_GET_REGION_INFO, query)
+        _, _, _, _, size, offset = _VFIO_REGION_INFO.unpack(reply)
+        return offset, size
+
+    def config_read(self, pos, length):
+        """length bytes of PCI config space at pos, through VFIO."""
+        offset, _ = self._config_region()
+        data = os.pread(self.fd, length, offset + pos)
+        if len(data) != length:
+            raise OSError(errno.EIO, 'config space read of %d bytes at %#x gave %d'
+                          % (length, pos, len(data)))
+        return data
+
+    def config_write(self, pos, data):
+        """Write bytes to PCI config space at pos, through VFIO (which
+        virtualises some registers: see the vfio-pci documentation)."""
+        offset, _ = self._config_region()
+        done = os.pwrite(self.fd, data, offset + pos)
+        if done != len(data):
+            raise OSError(errno.EIO, 'config space write of %d bytes at %#x wrote %d'
+                          % (len(data), pos, done))
+
+    def set_memory_decode(self, on):
+        """Set or clear the memory space enable bit of PCI_COMMAND. Clearing
+        it revokes the device's dma-bufs (MRs over them fail their accesses);
+        setting it again restores them."""
+        cmd = int.from_bytes(self.config_read(PCI_COMMAND, 2), 'little')
+        cmd = cmd | PCI_COMMAND_MEMORY if on else cmd & ~PCI_COMMAND_MEMORY
+        self.config_write(PCI_COMMAND, cmd.to_bytes(2, 'little'))
+
+    def memory_decode(self):
+        """True when the memory space enable bit of PCI_COMMAND is set."""
+        cmd = int.from_bytes(self.config_read(PCI_COMMAND, 2), 'little')
+        return bool(cmd & PCI_COMMAND_MEMORY)
 
     def mmap_bar(self, bar):
         addr = ctypes.c_void_p()
