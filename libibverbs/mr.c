@@ -117,6 +117,10 @@ static int explain_range(uint64_t offset, uint64_t length, uint64_t iova, int fd
 		return p2pmr_fail(EINVAL,
 				  "offset 0x%" PRIx64 " and iova 0x%" PRIx64 " must lie at the same place in a page",
 				  offset, iova);
+	if (iova + length < iova)
+		return p2pmr_fail(EINVAL,
+				  "iova 0x%" PRIx64 " + length 0x%" PRIx64 " wraps around the address space",
+				  iova, length);
 	return 0;
 }
 

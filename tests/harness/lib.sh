@@ -95,6 +95,16 @@ vfio_bind() {
 	}
 }
 
+# pci_unbind BDF: leave the device without a driver (and without a
+# driver_override, so that a later probe gives it its own driver back).
+pci_unbind() {
+	_dev=/sys/bus/pci/devices/$1
+	[ -d "$_dev" ] || { echo "pci_unbind: no PCI device $1" >&2; return 1; }
+	echo >"$_dev/driver_override"
+	[ -e "$_dev/driver" ] && echo "$1" >"$_dev/driver/unbind"
+	[ -z "$(pci_driver "$1")" ]
+}
+
 # rxe_setup: soft-RoCE device rxe0 over a dummy netdev, port active, GID 0
 # usable (duplicate address detection off before the link comes up).
 P2PMR_RXE=rxe0
