@@ -4,6 +4,7 @@
  *   p2pmr list                       PCI devices bound to vfio-pci, their BARs
  *   p2pmr export PCI --bar N ...     export a BAR range as a dma-buf and hold it
  *   p2pmr bench PCI --bar N ...      RDMA to a BAR MR against host memory
+ *   p2pmr write PCI --bar N ...      RDMA WRITE a text or a file into a BAR
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include "p2pmr.h"
 #include "bench.h"
 #include "sizes.h"
+#include "write.h"
 
 #define SYSFS_PCI "/sys/bus/pci/devices"
 
@@ -30,6 +32,7 @@ static void main_usage(FILE *out)
 		"  export PCI --bar N [...]      export a range of a BAR as a dma-buf, hold it\n"
 		"  bench [PCI] --bar N [...]     RDMA bandwidth, latency and registration time,\n"
 		"                                BAR dma-buf MR against host memory\n"
+		"  write PCI --bar N [...]       RDMA WRITE a text or a file into a BAR\n"
 		"  help [COMMAND]                this text, or a command's options\n"
 		"'p2pmr COMMAND --help' shows a command's options; see p2pmr(1).\n");
 }
@@ -299,6 +302,8 @@ static int cmd_help(int argc, char **argv)
 		export_usage(stdout);
 	else if (!strcmp(cmd, "bench"))
 		bench_usage(stdout);
+	else if (!strcmp(cmd, "write"))
+		write_usage(stdout);
 	else {
 		fprintf(stderr, "p2pmr: no command '%s'\n", cmd);
 		main_usage(stderr);
@@ -316,6 +321,7 @@ int main(int argc, char **argv)
 		{ "list", cmd_list },
 		{ "export", cmd_export },
 		{ "bench", bench_main },
+		{ "write", write_main },
 		{ "help", cmd_help },
 		{ "--help", cmd_help },
 		{ "-h", cmd_help },

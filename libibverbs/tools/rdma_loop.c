@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "rdma_loop.h"
 
@@ -263,4 +264,46 @@ int loop_reap(struct rdma_loop *loop, struct loop_counts *counts)
 	int ret = reap_cq(loop->cq[LOOP_REQUESTER], counts);
 
 	return ret ? ret : reap_cq(loop->cq[LOOP_RESPONDER], counts);
+}
+
+double loop_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t loop_done(const struct loop_counts *c, bool recvs)
+{
+	return recvs && c->recvs < c->sends ? c->recvs : c->sends;
+}
+
+int loop_run(struct rdma_loop *loop, uint64_t n, unsigned int window, bool recvs,
+	     loop_post_fn post, void *arg, double *seconds)
+{
+	struct loop_counts counts = { 0 };
+	uint64_t posted = 0, done = 0;
+	double start = loop_now(), last = start;
+	int ret;
+
+	while (done < n) {
+		while (posted < n && posted - done < window) {
+			ret = post(arg, posted);
+			if (ret)
+				return ret;
+			posted++;
+		}
+		ret = loop_reap(loop, &counts);
+		if (ret)
+			return ret;
+		if (loop_done(&counts, recvs) != done) {
+			done = loop_done(&counts, recvs);
+			last = loop_now();
+		} else if (loop_now() - last > LOOP_STALL_SECONDS) {
+			return loop_fail(ETIMEDOUT, "no completion for %.0f s", LOOP_STALL_SECONDS);
+		}
+	}
+	*seconds = loop_now() - start;
+	return 0;
 }

@@ -42,6 +42,23 @@ int loop_post_recv(struct rdma_loop *loop, const struct ibv_sge *sge);
 /* Poll both CQs once; a failed completion is an error (-EIO). */
 int loop_reap(struct rdma_loop *loop, struct loop_counts *counts);
 
+/* Posts the work requests of operation i (0, 1, ...) of a run. */
+typedef int (*loop_post_fn)(void *arg, uint64_t i);
+
+#define LOOP_STALL_SECONDS 10.0
+
+/*
+ * n operations, each posted by post(arg, i), at most window in flight. One
+ * is done when its send completes and, with recvs, a receive too. A failed
+ * post or completion, or LOOP_STALL_SECONDS without a completion
+ * (-ETIMEDOUT), ends the run. *seconds: the time the n operations took.
+ */
+int loop_run(struct rdma_loop *loop, uint64_t n, unsigned int window, bool recvs,
+	     loop_post_fn post, void *arg, double *seconds);
+
+/* CLOCK_MONOTONIC, in seconds. */
+double loop_now(void);
+
 /* The last failure's message. */
 const char *loop_error(void);
 
