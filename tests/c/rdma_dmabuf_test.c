@@ -292,6 +292,60 @@ static int case_send_from_bar(struct ctx *c)
 	return 0;
 }
 
+/*
+ * A stream of SENDs received into BAR MR slots, the receive queue kept
+ * full (what ib_send_bw does): every message must land, in order.
+ */
+static int case_send_stream(struct ctx *c)
+{
+	const unsigned int slots = 16, count = 300;
+	size_t msg = 16 * KIB, len = slots * msg;
+	unsigned int posted = 0, sent = 0, received = 0, sends_done = 0;
+	struct host_buf h;
+	struct bar_buf b;
+	struct ibv_wc wc;
+	uint64_t *want = malloc(msg);
+
+	CHECK_OK(host_buf_new(c, msg, &h));
+	CHECK_OK(bar_buf_new(c, 14 * MIB, len, &b));
+	for (; posted < slots; posted++)
+		CHECK_OK(loop_post_recv(&c->loop, bar_iova(&b, (posted % slots) * msg), msg,
+					b.mr->lkey));
+	while (received < count) {
+		/* One SEND in flight: its host buffer is refilled for the next. */
+		if (sent < count && sent == sends_done) {
+			pattern_fill((uint64_t *)h.buf, msg, 0x5000 + sent);
+			CHECK_OK(loop_post(&c->loop, IBV_WR_SEND, (uintptr_t)h.buf, msg,
+					   h.mr->lkey, 0, 0, 0, 0));
+			sent++;
+		}
+		CHECK_OK(loop_wait(&c->loop, &wc));
+		if (wc.status)
+			return fail("message %u of %u: %s completion %s (%u received)",
+				    sent, count, wc.opcode & IBV_WC_RECV ? "receive" : "send",
+				    ibv_wc_status_str(wc.status), received);
+		if (!(wc.opcode & IBV_WC_RECV)) {
+			sends_done++;
+			continue;
+		}
+		pattern_fill(want, msg, 0x5000 + received);
+		CHECK_OK(expect_bar(c, b.offset + (received % slots) * msg, want, msg,
+				    "SEND stream"));
+		received++;
+		if (posted < count) {
+			CHECK_OK(loop_post_recv(&c->loop, bar_iova(&b, (posted % slots) * msg),
+						msg, b.mr->lkey));
+			posted++;
+		}
+	}
+	printf("%u SENDs of %zu KiB received in turn into %u BAR MR slots, all intact\n",
+	       count, msg / KIB, slots);
+	bar_buf_free(&b);
+	host_buf_free(&h);
+	free(want);
+	return 0;
+}
+
 static int atomic_op(struct ctx *c, struct host_buf *h, struct bar_buf *b, enum ibv_wr_opcode op,
 		     uint64_t compare_add, uint64_t swap, uint64_t *orig)
 {
@@ -737,6 +791,7 @@ static const struct test_case cases[] = {
 	{ "read-from-bar", "RDMA READ from the BAR MR returns the BAR's bytes", case_read_from_bar, false },
 	{ "send-into-bar", "SEND received into a BAR MR lands in the BAR", case_send_into_bar, false },
 	{ "send-from-bar", "SEND gathered from a BAR MR arrives intact", case_send_from_bar, false },
+	{ "send-stream", "300 SENDs received in turn into 16 BAR MR slots (as ib_send_bw does)", case_send_stream, false },
 	{ "atomics", "fetch-and-add and compare-and-swap on a BAR MR are exact", case_atomics, false },
 	{ "udmabuf", "RDMA WRITE and READ on a udmabuf (struct page) dma-buf MR", case_udmabuf, false },
 	{ "bad-input", "bad ranges, iova, access flags and fds are refused with clear errnos", case_bad_input, false },
