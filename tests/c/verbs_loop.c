@@ -71,10 +71,10 @@ int loop_connect(struct verbs_loop *l)
 
 void loop_close(struct verbs_loop *l)
 {
-	if (l->cq)
+	if (l->cq) {
 		destroy_qps(l);
-	if (l->cq)
 		ibv_destroy_cq(l->cq);
+	}
 	if (l->pd)
 		ibv_dealloc_pd(l->pd);
 	if (l->ctx)
