@@ -6,9 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "rc_qp.h"
 #include "rdma_loop.h"
-
-#define LOOP_RD_ATOMIC_MAX 16
 
 static char loop_message[512];
 
@@ -80,20 +79,6 @@ static struct ibv_qp *create_qp(struct rdma_loop *loop, struct ibv_cq *cq)
 	return qp;
 }
 
-static int qp_to_init(struct rdma_loop *loop, struct ibv_qp *qp)
-{
-	struct ibv_qp_attr attr = {
-		.qp_state = IBV_QPS_INIT,
-		.port_num = loop->port,
-		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ,
-	};
-	int ret = ibv_modify_qp(qp, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				IBV_QP_ACCESS_FLAGS);
-
-	return ret ? loop_fail(ret, "QP %u to INIT failed", qp->qp_num) : 0;
-}
-
 /* The port's own address: its LID on InfiniBand, else GID gid_index. */
 static int fill_own_address(struct rdma_loop *loop, struct ibv_ah_attr *ah)
 {
@@ -125,33 +110,18 @@ static int fill_own_address(struct rdma_loop *loop, struct ibv_ah_attr *ah)
 
 static int qp_connect(struct rdma_loop *loop, struct ibv_qp *qp, uint32_t peer_qpn)
 {
-	struct ibv_qp_attr attr = {
-		.qp_state = IBV_QPS_RTR,
-		.dest_qp_num = peer_qpn,
-		.max_dest_rd_atomic = LOOP_RD_ATOMIC_MAX,
-		.min_rnr_timer = 12,
-	};
+	struct ibv_ah_attr ah = {};
+	const char *failed;
 	int mtu, ret;
 
-	mtu = fill_own_address(loop, &attr.ah_attr);
+	mtu = fill_own_address(loop, &ah);
 	if (mtu < 0)
 		return mtu;
-	attr.path_mtu = mtu;
-	ret = ibv_modify_qp(qp, &attr, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			    IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-			    IBV_QP_MIN_RNR_TIMER);
+	ret = rc_qp_connect(qp, &ah, peer_qpn, mtu, &failed);
 	if (ret)
-		return loop_fail(ret, "QP %u to RTR failed (GID index %d of the right type?)",
-				 qp->qp_num, loop->gid_index);
-	memset(&attr, 0, sizeof(attr));
-	attr.qp_state = IBV_QPS_RTS;
-	attr.timeout = 14;
-	attr.retry_cnt = 7;
-	attr.rnr_retry = 7;
-	attr.max_rd_atomic = LOOP_RD_ATOMIC_MAX;
-	ret = ibv_modify_qp(qp, &attr, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			    IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
-	return ret ? loop_fail(ret, "QP %u to RTS failed", qp->qp_num) : 0;
+		return loop_fail(ret, "QP %u to %s failed%s", qp->qp_num, failed,
+				 ah.is_global ? " (GID index of the right type?)" : "");
+	return 0;
 }
 
 static int create_side(struct rdma_loop *loop, enum loop_side side)
@@ -160,9 +130,7 @@ static int create_side(struct rdma_loop *loop, enum loop_side side)
 	if (!loop->cq[side])
 		return loop_fail(errno, "cannot create a CQ on %s", loop->dev_name);
 	loop->qp[side] = create_qp(loop, loop->cq[side]);
-	if (!loop->qp[side])
-		return -EIO;
-	return qp_to_init(loop, loop->qp[side]);
+	return loop->qp[side] ? 0 : -EIO;
 }
 
 int loop_open(struct rdma_loop *loop, const char *dev_name, uint8_t port, int gid_index,

@@ -5,9 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "rc_qp.h"
 #include "verbs_qp.h"
-
-#define QP_RD_ATOMIC	16
 
 static int verbs_err(const char *what, int err)
 {
@@ -73,43 +72,20 @@ int qp_create(struct ibv_pd *pd, struct ibv_cq *cq, unsigned int depth,
 int qp_connect(struct ibv_qp *qp, uint32_t remote_qpn, const union ibv_gid *remote_gid,
 	       int gid_index, enum ibv_mtu mtu)
 {
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT,
+	struct ibv_ah_attr ah = {
+		.is_global = 1,
+		.grh = { .dgid = *remote_gid, .sgid_index = gid_index, .hop_limit = 1 },
 		.port_num = VERBS_PORT,
-		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC,
 	};
+	const char *failed;
+	char what[32];
+	int ret;
 
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-			  IBV_QP_ACCESS_FLAGS))
-		return verbs_err("QP to INIT", errno);
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = mtu;
-	a.dest_qp_num = remote_qpn;
-	a.max_dest_rd_atomic = QP_RD_ATOMIC;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = *remote_gid;
-	a.ah_attr.grh.sgid_index = gid_index;
-	a.ah_attr.grh.hop_limit = 1;
-	a.ah_attr.port_num = VERBS_PORT;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-			  IBV_QP_MIN_RNR_TIMER))
-		return verbs_err("QP to RTR", errno);
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = QP_RD_ATOMIC;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			  IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
-		return verbs_err("QP to RTS", errno);
-	return 0;
+	ret = rc_qp_connect(qp, &ah, remote_qpn, mtu, &failed);
+	if (!ret)
+		return 0;
+	snprintf(what, sizeof(what), "QP to %s", failed);
+	return verbs_err(what, ret);
 }
 
 int qp_post(struct ibv_qp *qp, enum ibv_wr_opcode op, uint64_t addr, uint32_t len,

@@ -2,7 +2,8 @@
 /*
  * RC queue pairs for the C tests: open an RDMA device by name, create a QP
  * and connect it to a remote QP given its number and GID (RoCE: global
- * routing), post RDMA work requests, wait for completions. Used by
+ * routing; the transitions are the p2pmr command's, libibverbs/tools/rc_qp.c),
+ * post RDMA work requests, wait for completions. Used by
  * verbs_loop.c (two QPs of one device) and rdma_pair_test.c (one QP on
  * each of two machines). Functions return 0 or a negative errno value and
  * say what failed on stderr.
