@@ -81,7 +81,7 @@ static int explain_einval(struct p2pmr_device *dev, unsigned int bar,
  * @bar: BAR index, 0..5
  * @ranges: @nr_ranges page-aligned ranges of the BAR; the dma-buf is their
  *          concatenation, in this order
- * @fdp: the dma-buf fd (close-on-exec) on success
+ * @fdp: the dma-buf fd (read-write, close-on-exec) on success
  *
  * Return: 0, or a negative errno with p2pmr_last_error() saying why:
  * -EINVAL for a bad range (the message names it), -ENODEV for a BAR that
@@ -109,7 +109,8 @@ int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
 	hdr->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
 	req = (struct vfio_device_feature_dma_buf *)hdr->data;
 	req->region_index = bar;
-	req->open_flags = O_CLOEXEC;
+	/* Open for writing: RDMA writes into it (a write-capable MR needs that). */
+	req->open_flags = O_RDWR | O_CLOEXEC;
 	req->nr_ranges = nr_ranges;
 	for (i = 0; i < nr_ranges; i++) {
 		req->dma_ranges[i].offset = ranges[i].offset;
