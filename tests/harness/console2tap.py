@@ -172,6 +172,11 @@ def guest_kernel_tap(out, lines):
     tap.result(not excerpts, 'no WARNING, BUG, lockdep, KASAN or debug-objects report on the guest console',
                diag=diag)
 
+    # A misspelt parameter is passed to init and silently has no effect.
+    unknown = [l for l in lines if 'Unknown kernel command line parameters' in l]
+    tap.result(not unknown, 'the kernel knows every parameter on its command line',
+               diag=['  ' + l for l in unknown])
+
     path = os.path.join(out, 'kmemleak.txt')
     if not os.path.exists(path):
         tap.result(True, 'kmemleak found no leak',

@@ -89,7 +89,7 @@ guest_qemu() {
 	append+=" root=hostroot rootfstype=9p ro"
 	append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
 	append+=" init=$HARNESS/guest-init intel_iommu=on iommu=nopt"
-	append+=" rcupdate.rcu_cpu_stall_timeout=60 hung_task_timeout_secs=60"
+	append+=" rcupdate.rcu_cpu_stall_timeout=60"
 
 	# One host thread for both vCPUs: QEMU 7.2's multi-threaded TCG
 	# segfaulted (same instruction each time, about one run in four) while
