@@ -84,11 +84,12 @@ int p2pmr_check_dmabuf_mr_access(int access)
 {
 	int allowed = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 		      IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC |
+		      P2PMR_ACCESS_FLUSH_GLOBAL | P2PMR_ACCESS_FLUSH_PERSISTENT |
 		      IBV_ACCESS_OPTIONAL_RANGE;
 
 	if (access & ~allowed)
 		return p2pmr_fail(EINVAL,
-				  "access flags 0x%x are not allowed for dma-buf MRs (allowed: local write, remote read, write, atomic, relaxed ordering)",
+				  "access flags 0x%x are not allowed for dma-buf MRs (allowed: local write, remote read, write, atomic, flush, relaxed ordering)",
 				  access & ~allowed);
 	if ((access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
 	    !(access & IBV_ACCESS_LOCAL_WRITE))
@@ -131,6 +132,9 @@ int p2pmr_explain_dmabuf_mr(int err, uint64_t offset, uint64_t length, uint64_t 
 
 	switch (err) {
 	case EOPNOTSUPP:
+		if (access & P2PMR_ACCESS_FLUSH_PERSISTENT)
+			return p2pmr_fail(err,
+					  "persistent flush access: the driver cannot make this dma-buf persistent (not persistent memory)");
 		return p2pmr_fail(err,
 				  "the kernel's RDMA driver cannot register this dma-buf: it lacks dma-buf MRs "
 				  "(kernel without rxe dma-buf support?) or cannot reach this buffer (a VFIO "
@@ -138,16 +142,24 @@ int p2pmr_explain_dmabuf_mr(int err, uint64_t offset, uint64_t length, uint64_t 
 	case EPROTONOSUPPORT:
 		return p2pmr_fail(err,
 				  "the kernel has no dma-buf MRs at all (UVERBS_METHOD_REG_DMABUF_MR needs Linux 5.12 or later)");
+	case EACCES:
+		return p2pmr_fail(err,
+				  "write access (local write, remote write or atomic) to a dma-buf not open for writing: export it read-write, or register it for remote read only");
 	case ENODEV:
 		return p2pmr_fail(err,
 				  "the dma-buf is revoked or its device is gone (memory decode off, reset, or the VFIO device closed?)");
 	case EBADF:
 	case EINVAL:
+		/* Which argument it was; the errno stays the kernel's. */
 		ret = explain_range(offset, length, iova, fd);
 		if (!ret)
 			ret = p2pmr_check_dmabuf_mr_access(access);
-		if (ret)
+		if (ret == -err)
 			return ret;
+		if (ret)
+			return p2pmr_fail(err,
+					  "the kernel refused the dma-buf MR, and fd %d has changed since (closed or replaced by another thread?)",
+					  fd);
 		return p2pmr_fail(err, "the kernel refused the dma-buf MR (PD handle wrong or PD of another context?)");
 	case ENOENT:
 		return p2pmr_fail(err, "no such PD handle in this verbs context");
@@ -176,7 +188,8 @@ static struct ibv_mr *reg_fallback(struct ibv_pd *pd, uint64_t offset, size_t le
 					 iova, fd, access, &keys);
 	if (ret) {
 		free(fmr);
-		if (ret == -EOPNOTSUPP && provider_tried)
+		if (ret == -EOPNOTSUPP && provider_tried &&
+		    !(access & P2PMR_ACCESS_FLUSH_PERSISTENT))
 			p2pmr_fail(EOPNOTSUPP,
 				   "the provider has no dma-buf MRs and the kernel refused this one: no "
 				   "dma-buf MRs in the kernel's driver (kernel without rxe dma-buf "

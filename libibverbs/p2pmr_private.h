@@ -18,6 +18,13 @@ void p2pmr_clear_error(void);
 int p2pmr_sysfs_read(const char *path, char *buf, size_t len);
 
 /*
+ * Flush access (Linux 6.2, IB_UVERBS_ACCESS_FLUSH_*): rdma-core 47 names
+ * them IBV_ACCESS_FLUSH_GLOBAL and _PERSISTENT, rdma-core 44 not at all.
+ */
+#define P2PMR_ACCESS_FLUSH_GLOBAL	(1 << 8)
+#define P2PMR_ACCESS_FLUSH_PERSISTENT	(1 << 9)
+
+/*
  * After the kernel or the provider refused a dma-buf MR with err: find out
  * which argument was wrong, record the message and return -err.
  */
