@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -30,6 +31,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,10 +41,14 @@
 
 #include "cases.h"
 #include "check.h"
+#include "kcounts.h"
 #include "p2pmr.h"
 #include "pattern.h"
+#include "rxe_flush.h"
+#include "unpriv.h"
 #include "verbs_loop.h"
 #include "vfio_ctl.h"
+#include "vfio_dmabuf_uapi.h"
 
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
@@ -79,19 +86,27 @@ struct bar_buf {
 	struct ibv_mr *mr;
 };
 
-static int host_buf_new(struct ctx *c, size_t len, struct host_buf *h)
+static int host_buf_reg(struct ctx *c, size_t len, int access, struct host_buf *h)
 {
+	int err;
+
 	h->len = len;
 	h->buf = aligned_alloc(c->page, len);
 	if (!h->buf)
 		return -ENOMEM;
 	memset(h->buf, 0, len);
-	h->mr = ibv_reg_mr(c->loop.pd, h->buf, len, ACCESS_ALL);
+	h->mr = ibv_reg_mr(c->loop.pd, h->buf, len, access);
 	if (h->mr)
 		return 0;
-	fprintf(stderr, "ibv_reg_mr: %s\n", strerror(errno));
+	err = errno;
+	fprintf(stderr, "ibv_reg_mr: %s\n", strerror(err));
 	free(h->buf);
-	return -EIO;
+	return -err;
+}
+
+static int host_buf_new(struct ctx *c, size_t len, struct host_buf *h)
+{
+	return host_buf_reg(c, len, ACCESS_ALL, h);
 }
 
 static void host_buf_free(struct host_buf *h)
@@ -110,7 +125,8 @@ static int reg_dmabuf(struct ctx *c, int fd, uint64_t offset, size_t len, uint64
 	return -errno;
 }
 
-static int bar_buf_new(struct ctx *c, uint64_t offset, size_t len, struct bar_buf *b)
+static int bar_buf_reg(struct ctx *c, uint64_t offset, size_t len, int access,
+		       struct bar_buf *b)
 {
 	struct p2pmr_range r = { offset, len };
 	int ret;
@@ -122,7 +138,7 @@ static int bar_buf_new(struct ctx *c, uint64_t offset, size_t len, struct bar_bu
 		fprintf(stderr, "export: %s\n", p2pmr_last_error());
 		return ret;
 	}
-	ret = reg_dmabuf(c, b->fd, 0, len, IOVA_BASE + offset, ACCESS_ALL, &b->mr);
+	ret = reg_dmabuf(c, b->fd, 0, len, IOVA_BASE + offset, access, &b->mr);
 	if (ret)
 		close(b->fd);
 	else
@@ -131,6 +147,11 @@ static int bar_buf_new(struct ctx *c, uint64_t offset, size_t len, struct bar_bu
 		       p2pmr_mr_is_fallback(b->mr) ? "UVERBS_METHOD_REG_DMABUF_MR" :
 		       "ibv_reg_dmabuf_mr", b->mr->lkey, b->mr->rkey);
 	return ret;
+}
+
+static int bar_buf_new(struct ctx *c, uint64_t offset, size_t len, struct bar_buf *b)
+{
+	return bar_buf_reg(c, offset, len, ACCESS_ALL, b);
 }
 
 static void bar_buf_free(struct bar_buf *b)
@@ -699,35 +720,27 @@ static int case_revoke_mid_traffic(struct ctx *c)
 	return 0;
 }
 
-/* "Total N objects" of the dma-buf debugfs file: live dma-bufs. */
-static int count_dmabufs(void)
+static int count_baseline(struct ctx *c, int *bufs, int *mrs)
 {
-	FILE *f = fopen("/sys/kernel/debug/dma_buf/bufinfo", "re");
-	char line[256];
-	int n = -1;
-
-	while (f && fgets(line, sizeof(line), f))
-		sscanf(line, "Total %d objects", &n);
-	if (f)
-		fclose(f);
-	return n;
+	*bufs = count_dmabufs();
+	*mrs = count_mrs(c->ibdev);
+	if (*bufs < 0 || *mrs < 0)
+		return fail("cannot count dma-bufs (debugfs) or MRs (rdma resource show)");
+	return 0;
 }
 
-/* "mr N" of the device in `rdma resource show`: live MRs. */
-static int count_mrs(struct ctx *c)
+/* The last references go in deferred work (fput, rxe pool cleanup): wait. */
+static int expect_counts(struct ctx *c, int bufs, int mrs, const char *when)
 {
-	char cmd[128], line[512], *p;
-	int n = -1;
-	FILE *f;
+	int tries;
 
-	snprintf(cmd, sizeof(cmd), "rdma resource show %s 2>/dev/null", c->ibdev);
-	f = popen(cmd, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if ((p = strstr(line, " mr ")))
-			n = atoi(p + 4);
-	if (f)
-		pclose(f);
-	return n;
+	for (tries = 0; tries < 100; tries++) {
+		if (count_dmabufs() == bufs && count_mrs(c->ibdev) == mrs)
+			return 0;
+		usleep(100 * 1000);
+	}
+	return fail("%s: %d dma-bufs (%d before), %d MRs (%d before)", when, count_dmabufs(),
+		    bufs, count_mrs(c->ibdev), mrs);
 }
 
 /*
@@ -737,13 +750,13 @@ static int count_mrs(struct ctx *c)
  */
 static int case_killed_process(struct ctx *c)
 {
-	int bufs = count_dmabufs(), mrs = count_mrs(c), status, tries;
+	int bufs, mrs, status;
 	int pipefd[2];
 	char ready;
 	pid_t pid;
 
-	if (bufs < 0 || mrs < 0)
-		return fail("cannot count dma-bufs (debugfs) or MRs (rdma resource show)");
+	if (count_baseline(c, &bufs, &mrs))
+		return 1;
 	if (pipe(pipefd))
 		return fail("pipe: %s", strerror(errno));
 	pid = fork();
@@ -765,17 +778,739 @@ static int case_killed_process(struct ctx *c)
 	usleep(300 * 1000);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
-	/* The last references go in deferred work (fput, rxe pool cleanup). */
-	for (tries = 0; tries < 100; tries++) {
-		if (count_dmabufs() == bufs && count_mrs(c) == mrs)
-			break;
-		usleep(100 * 1000);
-	}
-	if (count_dmabufs() != bufs || count_mrs(c) != mrs)
-		return fail("after the kill: %d dma-bufs (%d before), %d MRs (%d before)",
-			    count_dmabufs(), bufs, count_mrs(c), mrs);
+	if (expect_counts(c, bufs, mrs, "after the kill"))
+		return 1;
 	printf("killed with a live MR under traffic: dma-bufs %d, MRs %d, as before\n",
 	       bufs, mrs);
+	return 0;
+}
+
+/* --- Registration racing revocation and close (issue 16) --- */
+
+/*
+ * Where the race cases work in the BAR: two threads share a 4 KiB dma-buf
+ * (the registration pair that crashed the kernel), a third registers a
+ * 64 KiB one; the close race gives each thread a dma-buf of its own.
+ */
+#define RACE_OFFSET	(1 * MIB)
+#define RACE_THREADS	3
+#define COUNT(x)	__atomic_add_fetch(&(x), 1, __ATOMIC_RELAXED)
+
+struct reg_counts {
+	unsigned long ok, revoked, badf, other_file;
+};
+
+/*
+ * Register [0, @len) of the dma-buf @fd and deregister it, through libp2pmr
+ * (@lib) or the kernel method: 0 or the registration's -errno. A failed
+ * deregistration is never expected: its -errno goes to *@dereg.
+ */
+static int reg_dereg(struct verbs_loop *l, int fd, size_t len, bool lib, int *dereg)
+{
+	struct p2pmr_mr_keys keys;
+	struct ibv_mr *mr;
+	int ret;
+
+	if (lib) {
+		mr = p2pmr_reg_dmabuf_mr(l->pd, 0, len, IOVA_BASE, fd, ACCESS_ALL);
+		if (!mr)
+			return -errno;
+		*dereg = p2pmr_dereg_mr(mr);
+		return 0;
+	}
+	ret = p2pmr_uverbs_reg_dmabuf_mr(l->ctx->cmd_fd, l->pd->handle, 0, len, IOVA_BASE, fd,
+					 ACCESS_ALL, &keys);
+	if (!ret)
+		*dereg = p2pmr_uverbs_dereg_mr(l->ctx->cmd_fd, keys.handle);
+	return ret;
+}
+
+/*
+ * Count a registration's result: a revoked dma-buf refuses (ENODEV); with
+ * @fds_close, the fd may be closed under the call (EBADF) or be some other
+ * file by then (EINVAL). False for anything else.
+ */
+static bool reg_count(struct reg_counts *n, int ret, bool fds_close)
+{
+	switch (ret) {
+	case 0:
+		COUNT(n->ok);
+		return true;
+	case -ENODEV:
+		COUNT(n->revoked);
+		return true;
+	case -EBADF:
+		COUNT(n->badf);
+		return fds_close;
+	case -EINVAL:
+		COUNT(n->other_file);
+		return fds_close;
+	default:
+		return false;
+	}
+}
+
+struct race;
+
+struct race_slot {
+	struct race *r;
+	int fd;		/* what the thread registers; the close race replaces it */
+	size_t len;
+};
+
+struct race {
+	struct ctx *c;
+	struct race_slot slot[RACE_THREADS];
+	int own[RACE_THREADS];	/* the exported dma-bufs, or -1 */
+	/* One step of the disturbing thread: 0 or -errno. */
+	int (*disturb)(struct race *r, unsigned long step);
+	const char *what;	/* what a step does, for the report */
+	bool fds_close;
+	volatile bool stop;
+	int err;		/* the first unexpected errno */
+	struct reg_counts n;
+	unsigned long steps, power_cycles;
+	unsigned int seed;
+	unsigned int pm;	/* power management capability, or 0 */
+};
+
+static void race_fail(struct race *r, const char *what, int err)
+{
+	int none = 0;
+
+	if (__atomic_compare_exchange_n(&r->err, &none, err, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED))
+		fprintf(stderr, "%s: unexpected %s (%s)\n", what, strerror(err),
+			p2pmr_last_error());
+	r->stop = true;
+}
+
+/* Register and deregister as fast as it goes, libp2pmr and the kernel method in turn. */
+static void *race_register(void *arg)
+{
+	struct race_slot *s = arg;
+	struct race *r = s->r;
+	unsigned long i;
+	int ret, dereg;
+
+	for (i = 0; !r->stop; i++) {
+		dereg = 0;
+		ret = reg_dereg(&r->c->loop, __atomic_load_n(&s->fd, __ATOMIC_RELAXED), s->len,
+				i & 1, &dereg);
+		if (!reg_count(&r->n, ret, r->fds_close))
+			race_fail(r, i & 1 ? "p2pmr_reg_dmabuf_mr" : "p2pmr_uverbs_reg_dmabuf_mr",
+				  -ret);
+		else if (dereg)
+			race_fail(r, "deregistration", -dereg);
+	}
+	return NULL;
+}
+
+static void *race_disturber(void *arg)
+{
+	struct race *r = arg;
+	int ret;
+
+	while (!r->stop) {
+		ret = r->disturb(r, r->steps);
+		if (ret) {
+			race_fail(r, r->what, -ret);
+			break;
+		}
+		r->steps++;
+	}
+	return NULL;
+}
+
+/* Memory decode off and on again, no pause. */
+static int disturb_decode(struct race *r, unsigned long step)
+{
+	int ret = vfio_set_memory_decode(r->c->dev, false);
+
+	(void)step;
+	return ret ? ret : vfio_set_memory_decode(r->c->dev, true);
+}
+
+/* VFIO_DEVICE_RESET, and every other step D3hot and back to D0 if the device can. */
+static int disturb_reset(struct race *r, unsigned long step)
+{
+	int ret;
+
+	if (!r->pm || !(step & 1))
+		return vfio_reset(r->c->dev);
+	ret = vfio_set_power_state(r->c->dev, PM_STATE_D3HOT);
+	if (!ret)
+		ret = vfio_set_power_state(r->c->dev, PM_STATE_D0);
+	if (!ret)
+		r->power_cycles++;
+	return ret;
+}
+
+/*
+ * Close a registering thread's fd under it, at a random moment: its
+ * replacement is a dup of its dma-buf or a fresh export of the same range.
+ */
+static int disturb_close(struct race *r, unsigned long step)
+{
+	unsigned int i = rand_r(&r->seed) % RACE_THREADS;
+	struct race_slot *s = &r->slot[i];
+	struct p2pmr_range range = { RACE_OFFSET + i * 64 * KIB, s->len };
+	int fd, ret;
+
+	if (step & 1) {
+		fd = dup(r->own[i]);
+		if (fd < 0)
+			return -errno;
+	} else {
+		ret = p2pmr_dmabuf_export(r->c->dev, r->c->bar, &range, 1, &fd);
+		if (ret)
+			return ret;
+	}
+	close(__atomic_exchange_n(&s->fd, fd, __ATOMIC_RELAXED));
+	usleep(rand_r(&r->seed) % 200);
+	return 0;
+}
+
+/* The dma-bufs of the race (see RACE_OFFSET); -errno if one cannot be exported. */
+static int race_export(struct race *r)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < RACE_THREADS; i++) {
+		r->slot[i] = (struct race_slot){ .r = r, .fd = -1, .len = i < 2 ? 4 * KIB : 64 * KIB };
+		r->own[i] = -1;
+	}
+	for (i = 0; i < RACE_THREADS; i++) {
+		struct p2pmr_range range = { RACE_OFFSET + i * 64 * KIB, r->slot[i].len };
+
+		if (i == 1 && !r->fds_close) {
+			r->slot[1].fd = r->own[0];	/* the 4 KiB pair shares one */
+			continue;
+		}
+		ret = p2pmr_dmabuf_export(r->c->dev, r->c->bar, &range, 1, &r->own[i]);
+		if (ret) {
+			fprintf(stderr, "export: %s\n", p2pmr_last_error());
+			return ret;
+		}
+		r->slot[i].fd = r->fds_close ? dup(r->own[i]) : r->own[i];
+	}
+	return 0;
+}
+
+static void race_close(struct race *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < RACE_THREADS; i++) {
+		if (r->fds_close && r->slot[i].fd >= 0)
+			close(r->slot[i].fd);
+		if (r->own[i] >= 0)
+			close(r->own[i]);
+	}
+}
+
+/*
+ * After a race: the dma-bufs and MRs are as many as before it, and a new
+ * registration of the BAR takes an RDMA WRITE whose bytes land.
+ */
+static int race_aftermath(struct ctx *c, int bufs, int mrs)
+{
+	size_t len = 16 * KIB;
+	struct host_buf h;
+	struct bar_buf b;
+
+	if (expect_counts(c, bufs, mrs, "after the race"))
+		return 1;
+	CHECK_OK(host_buf_new(c, len, &h));
+	CHECK_OK(bar_buf_new(c, RACE_OFFSET + 256 * KIB, len, &b));
+	pattern_fill((uint64_t *)h.buf, len, 0x1605);
+	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_WRITE, (uintptr_t)h.buf, len, h.mr->lkey,
+			  bar_iova(&b, 0), b.mr->rkey), IBV_WC_SUCCESS);
+	CHECK_OK(expect_bar(c, b.offset, h.buf, len, "RDMA WRITE after the race"));
+	bar_buf_free(&b);
+	host_buf_free(&h);
+	printf("after the race: dma-bufs %d and MRs %d as before; a new MR takes an RDMA WRITE that lands\n",
+	       bufs, mrs);
+	return 0;
+}
+
+static int race_run(struct ctx *c, struct race *r)
+{
+	pthread_t threads[RACE_THREADS + 1];
+	int bufs, mrs, ret;
+	unsigned int i;
+
+	if (count_baseline(c, &bufs, &mrs))
+		return 1;
+	r->c = c;
+	r->seed = 0x16;
+	ret = race_export(r);
+	/* RACE_THREADS registering threads and the disturber; i: how many run */
+	for (i = 0; !ret && i <= RACE_THREADS; i++) {
+		if (i < RACE_THREADS ?
+		    pthread_create(&threads[i], NULL, race_register, &r->slot[i]) :
+		    pthread_create(&threads[i], NULL, race_disturber, r)) {
+			ret = fail("pthread_create failed");
+			break;
+		}
+	}
+	if (!ret)
+		sleep(c->seconds);
+	r->stop = true;
+	while (i--)
+		pthread_join(threads[i], NULL);
+	race_close(r);
+	/* Leave the device decoding and in D0 for whoever comes next. */
+	if (r->pm)
+		vfio_set_power_state(c->dev, PM_STATE_D0);
+	vfio_set_memory_decode(c->dev, true);
+	printf("%d s, %d threads: %lu registrations, %lu refused with ENODEV (revoked), %lu EBADF, %lu EINVAL (by then another file); %lu %s",
+	       c->seconds, RACE_THREADS, r->n.ok, r->n.revoked, r->n.badf, r->n.other_file,
+	       r->steps, r->what);
+	if (r->pm)
+		printf(", %lu of them D3hot/D0", r->power_cycles);
+	printf("\n");
+	if (ret || r->err)
+		return 1;
+	if (!r->n.ok || !r->steps)
+		return fail("the race did no work");
+	return race_aftermath(c, bufs, mrs);
+}
+
+static int case_reg_race_decode(struct ctx *c)
+{
+	struct race r = { .disturb = disturb_decode, .what = "memory decode toggles" };
+
+	return race_run(c, &r);
+}
+
+static int case_reg_race_reset(struct ctx *c)
+{
+	struct race r = { .disturb = disturb_reset, .what = "resets or power cycles" };
+
+	r.pm = vfio_find_pm_cap(c->dev);
+	if (!r.pm)
+		printf("%s has no power management capability: resets only\n", c->addr);
+	return race_run(c, &r);
+}
+
+static int case_reg_race_close(struct ctx *c)
+{
+	struct race r = { .disturb = disturb_close, .what = "fds closed under a registration",
+			  .fds_close = true };
+
+	return race_run(c, &r);
+}
+
+/*
+ * The registering side of reg-race-device-close, in a process that holds
+ * no VFIO handle: registers the latest dma-buf it was sent until the owner
+ * closes the socket. Every registration succeeds or meets a revoked
+ * dma-buf. Exit status 0 when it holds.
+ */
+static int device_close_registrar(struct ctx *c, int sock)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	struct reg_counts n = { 0 };
+	unsigned long i, received = 0;
+	int fd = -1, next, ret, dereg;
+
+	/* Only the owner may hold the device: its close must be the last. */
+	p2pmr_device_close(c->dev);
+	if (loop_open(&c->loop, c->ibdev, c->gid))
+		return 1;
+	for (i = 0;; i++) {
+		if (fd < 0 || poll(&pfd, 1, 0) > 0) {
+			ret = fds_recv(sock, &next, 1);
+			if (ret == -EPIPE)
+				break;
+			if (ret)
+				return 1;
+			if (fd >= 0)
+				close(fd);
+			fd = next;
+			received++;
+		}
+		dereg = 0;
+		ret = reg_dereg(&c->loop, fd, 4 * KIB, i & 1, &dereg);
+		if (!reg_count(&n, ret, false))
+			return fail("registration %lu: unexpected %s (%s)", i, strerror(-ret),
+				    p2pmr_last_error());
+		if (dereg)
+			return fail("deregistration: %s", strerror(-dereg));
+	}
+	close(fd);
+	loop_close(&c->loop);
+	printf("the registering process: %lu dma-bufs received, %lu registrations, %lu refused with ENODEV (revoked)\n",
+	       received, n.ok, n.revoked);
+	return n.ok ? 0 : fail("no registration succeeded");
+}
+
+/*
+ * The owner of the VFIO device closes and opens it again and again while
+ * another process, which holds only dma-bufs of it, registers them: each
+ * close revokes them for good, and the owner sends a fresh one.
+ */
+static int case_reg_race_device_close(struct ctx *c)
+{
+	struct p2pmr_range range = { RACE_OFFSET, 4 * KIB };
+	unsigned int seed = 0x16;
+	unsigned long cycles = 0;
+	int bufs, mrs, sv[2], fd, ret = 0, status;
+	time_t end;
+	void *map;
+	pid_t pid;
+
+	if (count_baseline(c, &bufs, &mrs))
+		return 1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return fail("socketpair: %s", strerror(errno));
+	/* A mapping of the BAR holds the device open as well. */
+	p2pmr_bar_munmap((void *)c->bar_map, c->bar_len);
+	c->bar_map = NULL;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return fail("fork: %s", strerror(errno));
+	if (!pid) {
+		close(sv[0]);
+		ret = device_close_registrar(c, sv[1]);
+		fflush(stdout);
+		_exit(ret);
+	}
+	close(sv[1]);
+	for (end = time(NULL) + c->seconds; !ret && time(NULL) < end; cycles++) {
+		ret = p2pmr_dmabuf_export(c->dev, c->bar, &range, 1, &fd);
+		if (ret) {
+			fail("export: %s", p2pmr_last_error());
+			break;
+		}
+		ret = fds_send(sv[0], &fd, 1);
+		close(fd);
+		usleep(rand_r(&seed) % 20000);
+		p2pmr_device_close(c->dev);
+		c->dev = NULL;
+		if (!ret && p2pmr_device_open(c->addr, P2PMR_VFIO_API_AUTO, &c->dev))
+			ret = fail("reopening %s: %s", c->addr, p2pmr_last_error());
+	}
+	close(sv[0]);	/* end of the race for the registering process */
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		ret = fail("the registering process failed");
+	if (!c->dev)
+		return 1;
+	CHECK_OK(p2pmr_bar_mmap(c->dev, c->bar, &map, &c->bar_len));
+	c->bar_map = map;
+	printf("%d s: the device was closed and opened again %lu times under the registrations\n",
+	       c->seconds, cycles);
+	return ret ? 1 : race_aftermath(c, bufs, mrs);
+}
+
+/* --- Access modes of the dma-buf file --- */
+
+#define RO_OFFSET	(2 * MIB)	/* read-only export, 64 KiB */
+#define RW_OFFSET	(2 * MIB + 64 * KIB)	/* its read-write control */
+#define RO_SEED		0x4ead
+#define RW_SEED		0x3417e
+
+/*
+ * A dma-buf of one range of the BAR whose file has @open_flags, by the
+ * raw ioctl (p2pmr_dmabuf_export() always asks for O_RDWR).
+ */
+static int export_mode(struct ctx *c, uint64_t offset, size_t len, uint32_t open_flags,
+		       int *fdp)
+{
+	union {
+		struct vfio_device_feature hdr;
+		uint8_t bytes[sizeof(struct vfio_device_feature) +
+			      sizeof(struct vfio_device_feature_dma_buf) +
+			      sizeof(struct vfio_region_dma_range)];
+		uint64_t align;
+	} req = { .hdr = {
+		.argsz = sizeof(req),
+		.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF,
+	} };
+	struct vfio_device_feature_dma_buf *get = (void *)req.hdr.data;
+
+	get->region_index = c->bar;
+	get->open_flags = open_flags;
+	get->nr_ranges = 1;
+	get->dma_ranges[0].offset = offset;
+	get->dma_ranges[0].length = len;
+	*fdp = ioctl(p2pmr_device_fd(c->dev), VFIO_DEVICE_FEATURE, &req);
+	if (*fdp >= 0)
+		return 0;
+	return fail("VFIO_DEVICE_FEATURE_DMA_BUF with open_flags 0x%x: %s", open_flags,
+		    strerror(errno));
+}
+
+/* /dev/infiniband/uverbsN of @ibdev, which ibv_open_device() opens. */
+static int uverbs_path(const char *ibdev, char *path, size_t len)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	int i, ret = -ENODEV;
+
+	for (i = 0; list && list[i]; i++) {
+		if (!strcmp(ibv_get_device_name(list[i]), ibdev)) {
+			snprintf(path, len, "/dev/infiniband/%s", list[i]->dev_name);
+			ret = 0;
+			break;
+		}
+	}
+	if (list)
+		ibv_free_device_list(list);
+	return ret;
+}
+
+/*
+ * Nobody, without capabilities, with a read-only and a read-write dma-buf
+ * it was sent: write access to the read-only one is refused (EACCES),
+ * remote read works; the read-write one takes an RDMA WRITE.
+ */
+static int readonly_child(struct ctx *c, int sock)
+{
+	static const struct {
+		const char *what;
+		int access;
+	} writers[] = {
+		{ "local write", IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ },
+		{ "remote write", IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE },
+		{ "remote atomic", IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_ATOMIC },
+	};
+	size_t len = 64 * KIB;
+	uint64_t *want = malloc(len);
+	struct p2pmr_mr_keys keys;
+	struct ibv_mr *ro_mr, *rw_mr;
+	struct host_buf h;
+	char what[64];
+	unsigned int i;
+	int fds[2];
+
+	CHECK_OK(unpriv_drop());
+	CHECK_OK(fds_recv(sock, fds, 2));
+	printf("child: uid %d, no capabilities, got a read-only and a read-write dma-buf\n",
+	       getuid());
+	CHECK_OK(loop_open(&c->loop, c->ibdev, c->gid));
+	for (i = 0; i < sizeof(writers) / sizeof(writers[0]); i++) {
+		snprintf(what, sizeof(what), "%s on a read-only dma-buf", writers[i].what);
+		if (expect_reg_error(c, what, fds[0], 0, len, IOVA_BASE, writers[i].access,
+				     EACCES))
+			return 1;
+	}
+	CHECK_OK(reg_dmabuf(c, fds[0], 0, len, IOVA_BASE, IBV_ACCESS_REMOTE_READ, &ro_mr));
+	CHECK_OK(p2pmr_uverbs_reg_dmabuf_mr(c->loop.ctx->cmd_fd, c->loop.pd->handle, 0, len,
+					    IOVA_BASE, fds[0], IBV_ACCESS_REMOTE_READ, &keys));
+	CHECK_OK(p2pmr_uverbs_dereg_mr(c->loop.ctx->cmd_fd, keys.handle));
+	CHECK_OK(host_buf_new(c, len, &h));
+	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_READ, (uintptr_t)h.buf, len, h.mr->lkey,
+			  IOVA_BASE, ro_mr->rkey), IBV_WC_SUCCESS);
+	pattern_fill(want, len, RO_SEED);
+	if (memcmp(h.buf, want, len))
+		return fail("RDMA READ from the read-only dma-buf MR returned other bytes than the BAR holds");
+	printf("remote read only: registered (libp2pmr and the kernel method), RDMA READ returns the BAR's bytes\n");
+
+	CHECK_OK(reg_dmabuf(c, fds[1], 0, len, IOVA_BASE, ACCESS_ALL, &rw_mr));
+	pattern_fill((uint64_t *)h.buf, len, RW_SEED);
+	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_WRITE, (uintptr_t)h.buf, len, h.mr->lkey,
+			  IOVA_BASE, rw_mr->rkey), IBV_WC_SUCCESS);
+	CHECK_OK(p2pmr_dereg_mr(rw_mr));
+	CHECK_OK(p2pmr_dereg_mr(ro_mr));
+	host_buf_free(&h);
+	loop_close(&c->loop);
+	free(want);
+	return 0;
+}
+
+static int case_readonly_export(struct ctx *c)
+{
+	size_t len = 64 * KIB;
+	uint64_t *want = malloc(len);
+	int fds[2], sv[2], status, ret;
+	char uverbs[sizeof("/dev/infiniband/") + IBV_SYSFS_NAME_MAX];
+	struct stat st;
+	pid_t pid;
+
+	pattern_fill(want, len, RO_SEED);
+	bar_write(c, RO_OFFSET, want, len);
+	CHECK_OK(export_mode(c, RO_OFFSET, len, O_RDONLY | O_CLOEXEC, &fds[0]));
+	CHECK_OK(export_mode(c, RW_OFFSET, len, O_RDWR | O_CLOEXEC, &fds[1]));
+	if (uverbs_path(c->ibdev, uverbs, sizeof(uverbs)))
+		return fail("no uverbs device for %s", c->ibdev);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return fail("socketpair: %s", strerror(errno));
+	/* Nobody needs the verbs device: opened up for the child only. */
+	if (stat(uverbs, &st) || chmod(uverbs, 0666))
+		return fail("%s: %s", uverbs, strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		close(sv[0]);
+		ret = readonly_child(c, sv[1]);
+		fflush(stdout);
+		_exit(ret);
+	}
+	close(sv[1]);
+	ret = pid < 0 ? -errno : fds_send(sv[0], fds, 2);
+	close(sv[0]);
+	close(fds[0]);
+	close(fds[1]);
+	if (pid > 0 && (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+			WEXITSTATUS(status)))
+		ret = -ECHILD;
+	if (chmod(uverbs, st.st_mode & 07777))
+		ret = fail("restoring the mode of %s: %s", uverbs, strerror(errno));
+	if (ret)
+		return fail("the unprivileged process failed");
+	pattern_fill(want, len, RW_SEED);
+	CHECK_OK(expect_bar(c, RW_OFFSET, want, len, "RDMA WRITE into a read-write export"));
+	printf("the RDMA WRITE of the unprivileged process through the read-write export is in the BAR\n");
+	free(want);
+	return 0;
+}
+
+/* --- FLUSH and ATOMIC WRITE (IBA 1.5), through the ibv_wr_*() API --- */
+
+/* rdma-core 47 names them IBV_ACCESS_FLUSH_GLOBAL and _PERSISTENT. */
+#define ACCESS_FLUSH_GLOBAL	(1 << 8)
+#define ACCESS_FLUSH_PERSISTENT	(1 << 9)
+#define FLUSH_OFFSET		(3 * MIB)
+
+#ifdef HAVE_IBV_WR_FLUSH
+#define LOOP_FLUSH_OPS		IBV_QP_EX_WITH_FLUSH
+#define FLUSH_POSTED_BY		"ibv_wr_flush()"
+#else
+#define LOOP_FLUSH_OPS		0
+#define FLUSH_POSTED_BY		"a WQE written into the rxe send queue (rdma-core 44 has no ibv_wr_flush())"
+#endif
+
+static struct ibv_qp_ex *wr_begin(struct ctx *c)
+{
+	struct ibv_qp_ex *qpx = ibv_qp_to_qp_ex(c->loop.qp[0]);
+
+	ibv_wr_start(qpx);
+	qpx->wr_id = 0xf1;
+	qpx->wr_flags = IBV_SEND_SIGNALED;
+	return qpx;
+}
+
+/* Post the work request built since wr_begin() and wait: its status, or -errno. */
+static int wr_end(struct ctx *c, struct ibv_qp_ex *qpx)
+{
+	struct ibv_wc wc;
+	int ret = ibv_wr_complete(qpx);
+
+	if (ret)
+		return -ret;
+	ret = loop_wait(&c->loop, &wc);
+	return ret ? ret : (int)wc.status;
+}
+
+static int atomic_write(struct ctx *c, uint64_t raddr, uint32_t rkey, uint64_t value)
+{
+	struct ibv_qp_ex *qpx = wr_begin(c);
+
+	ibv_wr_atomic_write(qpx, rkey, raddr, &value);
+	return wr_end(c, qpx);
+}
+
+#ifdef HAVE_IBV_WR_FLUSH
+static int flush_global(struct ctx *c, uint64_t raddr, uint32_t rkey, size_t len)
+{
+	struct ibv_qp_ex *qpx = wr_begin(c);
+
+	ibv_wr_flush(qpx, rkey, raddr, len, IBV_FLUSH_GLOBAL, IBV_FLUSH_RANGE);
+	return wr_end(c, qpx);
+}
+#else
+/*
+ * Right after an RDMA WRITE to @raddr of @rkey by loop_run(), whose WQE
+ * marks the send queue (qp_post() makes the opcode its wr_id).
+ */
+static int flush_global(struct ctx *c, uint64_t raddr, uint32_t rkey, size_t len)
+{
+	struct rxe_marker marker = { .wr_id = IBV_WR_RDMA_WRITE, .raddr = raddr, .rkey = rkey };
+	struct ibv_wc wc;
+	int ret = rxe_post_flush(c->loop.qp[0], &marker, 0xf1, rkey, raddr, len, IB_FLUSH_GLOBAL,
+				 IB_FLUSH_RANGE);
+
+	if (!ret)
+		ret = loop_wait(&c->loop, &wc);
+	return ret ? ret : (int)wc.status;
+}
+#endif
+
+/* QPs for the ibv_wr_*() API; the target takes FLUSH for global visibility. */
+static int loop_connect_wr(struct ctx *c)
+{
+	struct ibv_qp_attr attr = { .qp_access_flags = ACCESS_ALL | ACCESS_FLUSH_GLOBAL };
+	int ret;
+
+	c->loop.send_ops = IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_READ |
+			   IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_ATOMIC_WRITE | LOOP_FLUSH_OPS;
+	CHECK_OK(loop_connect(&c->loop));
+	ret = ibv_modify_qp(c->loop.qp[1], &attr, IBV_QP_ACCESS_FLAGS);
+	if (ret)
+		return fail("ibv_modify_qp (flush access): %s", strerror(ret));
+	return 0;
+}
+
+/*
+ * ATOMIC WRITE lands in host memory and in the BAR. MRs of both take global
+ * flush access, and a global FLUSH after an RDMA WRITE completes on both;
+ * persistent flush access is refused, as neither is persistent memory.
+ */
+static int case_flush_atomic_write(struct ctx *c)
+{
+	const int access = ACCESS_ALL | ACCESS_FLUSH_GLOBAL;
+	size_t len = 64 * KIB;
+	uint64_t value = 0xa70311c0ffee0016ULL;
+	struct host_buf src, h;
+	struct bar_buf b;
+	int fd;
+
+	CHECK_OK(p2pmr_dmabuf_export(c->dev, c->bar, &(struct p2pmr_range){ FLUSH_OFFSET, len },
+				     1, &fd));
+	if (expect_reg_error(c, "persistent flush access to a BAR MR", fd, 0, len, IOVA_BASE,
+			     ACCESS_ALL | ACCESS_FLUSH_PERSISTENT, EOPNOTSUPP))
+		return 1;
+	close(fd);
+	CHECK_ERR(host_buf_reg(c, len, ACCESS_ALL | ACCESS_FLUSH_PERSISTENT, &h), EINVAL);
+	printf("persistent flush access to host memory (not pmem): %s\n", strerror(EINVAL));
+
+	CHECK_OK(host_buf_new(c, len, &src));
+	CHECK_OK(host_buf_reg(c, len, access, &h));
+	CHECK_OK(bar_buf_reg(c, FLUSH_OFFSET, len, access, &b));
+	printf("global flush access: a host MR and a BAR MR registered\n");
+	CHECK_OK(loop_connect_wr(c));
+
+	CHECK_WC(atomic_write(c, (uintptr_t)h.buf + 8, h.mr->rkey, value), IBV_WC_SUCCESS);
+	if (memcmp(h.buf + 8, &value, 8))
+		return fail("ATOMIC WRITE did not land in host memory");
+	value = ~value;
+	CHECK_WC(atomic_write(c, bar_iova(&b, 8), b.mr->rkey, value), IBV_WC_SUCCESS);
+	CHECK_OK(expect_bar(c, b.offset + 8, &value, 8, "ATOMIC WRITE"));
+	printf("an 8-byte ATOMIC WRITE landed in host memory and in the BAR\n");
+
+	pattern_fill((uint64_t *)src.buf, len, 0xf1a5);
+	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_WRITE, (uintptr_t)src.buf, len, src.mr->lkey,
+			  (uintptr_t)h.buf, h.mr->rkey), IBV_WC_SUCCESS);
+	CHECK_WC(flush_global(c, (uintptr_t)h.buf, h.mr->rkey, len), IBV_WC_SUCCESS);
+	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_WRITE, (uintptr_t)src.buf, len, src.mr->lkey,
+			  bar_iova(&b, 0), b.mr->rkey), IBV_WC_SUCCESS);
+	CHECK_WC(flush_global(c, bar_iova(&b, 0), b.mr->rkey, len), IBV_WC_SUCCESS);
+	printf("FLUSH (global, range) after an RDMA WRITE completed on the host MR and the BAR MR, posted by %s\n",
+	       FLUSH_POSTED_BY);
+	if (memcmp(h.buf, src.buf, len))
+		return fail("the RDMA WRITE did not land in host memory");
+	CHECK_OK(expect_bar(c, b.offset, src.buf, len, "RDMA WRITE before FLUSH"));
+	/* An MR without flush access: the responder must refuse the FLUSH. */
+	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_WRITE, (uintptr_t)h.buf, len, h.mr->lkey,
+			  (uintptr_t)src.buf, src.mr->rkey), IBV_WC_SUCCESS);
+	CHECK_WC(flush_global(c, (uintptr_t)src.buf, src.mr->rkey, len), IBV_WC_REM_ACCESS_ERR);
+	printf("FLUSH of an MR without flush access: %s\n", ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
+	bar_buf_free(&b);
+	host_buf_free(&h);
+	host_buf_free(&src);
 	return 0;
 }
 
@@ -799,6 +1534,12 @@ static const struct test_case cases[] = {
 	{ "revoke-reset", "the MR works again after VFIO_DEVICE_RESET", case_revoke_reset, false },
 	{ "revoke-mid-traffic", "traffic, dereg and QP destroy while decode toggles and resets run", case_revoke_mid_traffic, false },
 	{ "killed-process", "a process killed with a live MR under traffic leaves no dma-buf or MR", case_killed_process, true },
+	{ "reg-race-decode", "registrations of 4 and 64 KiB MRs from 3 threads while decode toggles: success or ENODEV, nothing left", case_reg_race_decode, false },
+	{ "reg-race-reset", "registrations from 3 threads while resets (and D3hot/D0) run: success or ENODEV, nothing left", case_reg_race_reset, false },
+	{ "reg-race-close", "registrations from 3 threads while their dma-buf fds are closed and replaced: success, ENODEV, EBADF or EINVAL", case_reg_race_close, false },
+	{ "reg-race-device-close", "registrations in another process while the VFIO device is closed and reopened: success or ENODEV", case_reg_race_device_close, false },
+	{ "readonly-export", "nobody with a read-only dma-buf: write access EACCES, remote read works; a read-write one takes a WRITE", case_readonly_export, false },
+	{ "flush-atomic-write", "ATOMIC WRITE lands in host memory and the BAR; global flush access works, persistent is refused", case_flush_atomic_write, false },
 };
 
 static void usage(void)
@@ -852,7 +1593,9 @@ int main(int argc, char **argv)
 		return 1;
 	ret = tc->fn(&c);
 	loop_close(&c.loop);
-	p2pmr_bar_munmap(map, c.bar_len);
+	/* reg-race-device-close opens the device and maps the BAR anew */
+	if (c.bar_map)
+		p2pmr_bar_munmap((void *)c.bar_map, c.bar_len);
 	p2pmr_device_close(c.dev);
 	return ret;
 }

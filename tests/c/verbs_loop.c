@@ -37,6 +37,24 @@ int loop_open(struct verbs_loop *l, const char *ibdev, int gid_index)
 	return loop_connect(l);
 }
 
+int loop_open_pd(struct verbs_loop *l, struct ibv_pd *pd, int gid_index)
+{
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	l->gid_index = gid_index;
+	l->ctx = pd->context;
+	l->pd = pd;
+	l->pd_borrowed = true;
+	ret = verbs_port(l->ctx, gid_index, &l->gid, &l->mtu);
+	if (ret)
+		return ret;
+	l->cq = ibv_create_cq(l->ctx, 4 * LOOP_DEPTH, NULL, NULL, 0);
+	if (!l->cq)
+		return loop_err("ibv_create_cq", errno);
+	return loop_connect(l);
+}
+
 static void destroy_qps(struct verbs_loop *l)
 {
 	struct ibv_wc wc;
@@ -57,7 +75,9 @@ int loop_connect(struct verbs_loop *l)
 
 	destroy_qps(l);
 	for (i = 0; i < 2; i++) {
-		ret = qp_create(l->pd, l->cq, LOOP_DEPTH, &l->qp[i]);
+		ret = l->send_ops ?
+		      qp_create_ex(l->pd, l->cq, LOOP_DEPTH, l->send_ops, &l->qp[i]) :
+		      qp_create(l->pd, l->cq, LOOP_DEPTH, &l->qp[i]);
 		if (ret)
 			return ret;
 	}
@@ -75,9 +95,9 @@ void loop_close(struct verbs_loop *l)
 		destroy_qps(l);
 		ibv_destroy_cq(l->cq);
 	}
-	if (l->pd)
+	if (l->pd && !l->pd_borrowed)
 		ibv_dealloc_pd(l->pd);
-	if (l->ctx)
+	if (l->ctx && !l->pd_borrowed)
 		ibv_close_device(l->ctx);
 	memset(l, 0, sizeof(*l));
 }

@@ -9,6 +9,7 @@
 #ifndef P2PMR_TEST_VERBS_LOOP_H
 #define P2PMR_TEST_VERBS_LOOP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,9 +23,18 @@ struct verbs_loop {
 	union ibv_gid gid;
 	int gid_index;
 	enum ibv_mtu mtu;
+	bool pd_borrowed;	/* loop_open_pd(): the PD is not ours to free */
+	/* 0: QPs of ibv_create_qp(); else of ibv_create_qp_ex() with these ops */
+	uint64_t send_ops;
 };
 
 int loop_open(struct verbs_loop *l, const char *ibdev, int gid_index);
+/*
+ * A loop of its own CQ and QPs on @pd, which someone else opened and
+ * closes (several loops on one PD reach each other's MRs); loop_close()
+ * leaves @pd and its context alone.
+ */
+int loop_open_pd(struct verbs_loop *l, struct ibv_pd *pd, int gid_index);
 /* (Re)create both QPs and bring them to RTS, e.g. after an error. */
 int loop_connect(struct verbs_loop *l);
 void loop_close(struct verbs_loop *l);

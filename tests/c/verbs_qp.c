@@ -52,21 +52,43 @@ int verbs_port(struct ibv_context *ctx, int gid_index, union ibv_gid *gid,
 	return 0;
 }
 
+static struct ibv_qp_cap qp_cap(unsigned int depth)
+{
+	return (struct ibv_qp_cap){
+		.max_send_wr = depth, .max_recv_wr = depth,
+		.max_send_sge = 1, .max_recv_sge = 1,
+	};
+}
+
 int qp_create(struct ibv_pd *pd, struct ibv_cq *cq, unsigned int depth,
 	      struct ibv_qp **qpp)
 {
 	struct ibv_qp_init_attr init = {
 		.send_cq = cq,
 		.recv_cq = cq,
-		.cap = {
-			.max_send_wr = depth, .max_recv_wr = depth,
-			.max_send_sge = 1, .max_recv_sge = 1,
-		},
+		.cap = qp_cap(depth),
 		.qp_type = IBV_QPT_RC,
 	};
 
 	*qpp = ibv_create_qp(pd, &init);
 	return *qpp ? 0 : verbs_err("ibv_create_qp", errno);
+}
+
+int qp_create_ex(struct ibv_pd *pd, struct ibv_cq *cq, unsigned int depth,
+		 uint64_t send_ops, struct ibv_qp **qpp)
+{
+	struct ibv_qp_init_attr_ex init = {
+		.send_cq = cq,
+		.recv_cq = cq,
+		.cap = qp_cap(depth),
+		.qp_type = IBV_QPT_RC,
+		.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
+		.pd = pd,
+		.send_ops_flags = send_ops,
+	};
+
+	*qpp = ibv_create_qp_ex(pd->context, &init);
+	return *qpp ? 0 : verbs_err("ibv_create_qp_ex", errno);
 }
 
 int qp_connect(struct ibv_qp *qp, uint32_t remote_qpn, const union ibv_gid *remote_gid,

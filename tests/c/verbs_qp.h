@@ -27,6 +27,12 @@ int verbs_port(struct ibv_context *ctx, int gid_index, union ibv_gid *gid,
 int qp_create(struct ibv_pd *pd, struct ibv_cq *cq, unsigned int depth,
 	      struct ibv_qp **qpp);
 /*
+ * The same through ibv_create_qp_ex() with @send_ops (IBV_QP_EX_WITH_*), for
+ * the ibv_wr_*() API (ibv_qp_to_qp_ex()).
+ */
+int qp_create_ex(struct ibv_pd *pd, struct ibv_cq *cq, unsigned int depth,
+		 uint64_t send_ops, struct ibv_qp **qpp);
+/*
  * RESET to RTS, connected to QP @remote_qpn at @remote_gid, sending from
  * the local GID @gid_index with path MTU @mtu. Remote write, read and
  * atomics are allowed; PSNs start at 0 on both sides.

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +41,7 @@
 #include "p2pmr.h"
 #include "pattern.h"
 #include "test_importer.h"
+#include "unpriv.h"
 #include "vfio_ctl.h"
 #include "vfio_dmabuf_uapi.h"
 
@@ -855,6 +858,127 @@ static int case_stress(struct ctx *c)
 	return 0;
 }
 
+/* --- Privilege and failed maps --- */
+
+/*
+ * Nobody, without capabilities, with two sessions root opened (a fresh one
+ * and one attached and vmapped) and the dma-buf: every ioctl is refused
+ * with EPERM. Exit status 0 when it holds.
+ */
+static int importer_unprivileged(int sock)
+{
+	struct dma_buf_ti_seg segs[MAX_SEGS];
+	struct dma_buf_ti_status st;
+	uint64_t word = 0;
+	int fds[3];	/* fresh session, attached session, dma-buf */
+
+	CHECK_OK(unpriv_drop());
+	CHECK_OK(fds_recv(sock, fds, 3));
+	CHECK_ERR(ti_attach(fds[0], fds[2], NULL), EPERM);
+	CHECK_ERR(ti_attach(fds[1], fds[2], NULL), EPERM);
+	CHECK_ERR(ti_map(fds[1], segs, MAX_SEGS, NULL), EPERM);
+	CHECK_ERR(ti_unmap(fds[1]), EPERM);
+	CHECK_ERR(ti_vmap(fds[1]), EPERM);
+	CHECK_ERR(ti_read(fds[1], 0, &word, sizeof(word)), EPERM);
+	CHECK_ERR(ti_write(fds[1], 0, &word, sizeof(word)), EPERM);
+	CHECK_ERR(ti_status(fds[1], &st), EPERM);
+	CHECK_ERR(ti_vunmap(fds[1]), EPERM);
+	CHECK_ERR(ti_detach(fds[1]), EPERM);
+	printf("uid %d without capabilities: attach, map, unmap, vmap, read, write, status, vunmap and detach all EPERM\n",
+	       getuid());
+	return 0;
+}
+
+/* The importer maps dma-bufs for any device: sessions root opened do nothing for others. */
+static int case_importer_privilege(struct ctx *c)
+{
+	struct p2pmr_range r = { 3 * MIB, 2 * c->page };
+	int fds[3], sv[2], status, ret;
+	struct dma_buf_ti_status st;
+	uint64_t word;
+	pid_t pid;
+
+	CHECK_OK(export(c, &r, 1, &fds[2]));
+	fds[0] = ti_open();
+	fds[1] = ti_open();
+	if (fds[0] < 0 || fds[1] < 0)
+		return fail("%s: %s", TEST_IMPORTER_DEV, strerror(-(fds[0] < 0 ? fds[0] : fds[1])));
+	CHECK_OK(ti_attach(fds[1], fds[2], NULL));
+	CHECK_OK(ti_vmap(fds[1]));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return fail("socketpair: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		close(sv[0]);
+		ret = importer_unprivileged(sv[1]);
+		fflush(stdout);
+		_exit(ret);
+	}
+	close(sv[1]);
+	ret = pid < 0 ? -errno : fds_send(sv[0], fds, 3);
+	close(sv[0]);
+	if (ret || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return fail("the unprivileged process failed");
+	/* Nothing it tried took effect: root's sessions are as they were. */
+	if (expect_status(fds[1], "root's attached session after the refused calls", 0, 0, 1))
+		return 1;
+	CHECK_OK(ti_read(fds[1], 0, &word, sizeof(word)));
+	CHECK_OK(ti_status(fds[0], &st));
+	if (st.attached)
+		return fail("the fresh session was attached by the unprivileged process");
+	CHECK_OK(ti_attach(fds[0], fds[2], NULL));
+	close(fds[0]);
+	close(fds[1]);
+	close(fds[2]);
+	printf("root's sessions are as they were, and still work for root\n");
+	return 0;
+}
+
+/*
+ * MAP whose segment array cannot be written: EFAULT, and the mapping made
+ * for it is undone, so that a MAP with a good array works next.
+ */
+static int case_importer_map_efault(struct ctx *c)
+{
+	struct p2pmr_range r = { 3 * MIB + 64 * c->page, c->page };
+	struct dma_buf_ti_seg segs[MAX_SEGS];
+	void *hole = mmap(NULL, c->page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *ro = mmap(NULL, c->page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	const struct {
+		const char *what;
+		void *segs;
+	} bad[] = {
+		{ "address 1", (void *)1 },
+		{ "an unmapped page", hole },
+		{ "a read-only page", ro },
+	};
+	unsigned int i;
+	int ti;
+
+	if (!c->peer)
+		return fail("needs --peer");
+	if (hole == MAP_FAILED || ro == MAP_FAILED)
+		return fail("mmap: %s", strerror(errno));
+	munmap(hole, c->page);
+	CHECK_OK(attach_new(c, &r, 1, c->peer, &ti));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char what[64];
+
+		CHECK_ERR(ti_map(ti, bad[i].segs, MAX_SEGS, NULL), EFAULT);
+		snprintf(what, sizeof(what), "after a MAP into %s", bad[i].what);
+		if (expect_status(ti, what, 0, 0, 0))
+			return 1;
+	}
+	CHECK_OK(ti_map(ti, segs, MAX_SEGS, NULL));
+	if (expect_status(ti, "after a MAP into a good array", 0, 1, 0))
+		return 1;
+	close(ti);
+	munmap(ro, c->page);
+	printf("MAP into a bad segment array: EFAULT and nothing left mapped; the next MAP works\n");
+	return 0;
+}
+
 struct test_case {
 	const char *name;
 	const char *desc;
@@ -883,6 +1007,8 @@ static const struct test_case cases[] = {
 	{ "created-revoked-when-decode-off", "a dma-buf created with decode off starts revoked", case_created_revoked_when_decode_off },
 	{ "many-buffers", "300 dma-bufs are created and closed", case_many_buffers },
 	{ "stress", "dma-bufs created, attached and closed from 3 threads while decode toggles and resets run", case_stress },
+	{ "importer-privilege", "sessions root opened, passed to nobody without capabilities: every ioctl EPERM", case_importer_privilege },
+	{ "importer-map-efault", "MAP into a bad segment array: EFAULT, nothing left mapped, the next MAP works", case_importer_map_efault },
 };
 
 int main(int argc, char **argv)

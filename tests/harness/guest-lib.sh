@@ -90,6 +90,9 @@ guest_qemu() {
 	append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
 	append+=" init=$HARNESS/guest-init intel_iommu=on iommu=nopt"
 	append+=" rcupdate.rcu_cpu_stall_timeout=60"
+	# More parameters for experiments, e.g. kunit.enable=0 to boot past
+	# a KUnit case that crashes a kernel under investigation.
+	append+=${P2PMR_KERNEL_ARGS:+ $P2PMR_KERNEL_ARGS}
 
 	# One host thread for both vCPUs: QEMU 7.2's multi-threaded TCG
 	# segfaulted (same instruction each time, about one run in four) while
