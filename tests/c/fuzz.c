@@ -240,6 +240,11 @@ static void step_begin(struct fuzz_thread *t, int op)
 	__atomic_store_n(&t->op, op, __ATOMIC_RELEASE);
 }
 
+void fz_progress(struct fuzz_thread *t)
+{
+	__atomic_store_n(&t->op_start_ms, fz_now_ms(), __ATOMIC_RELAXED);
+}
+
 static void step_end(struct fuzz_thread *t)
 {
 	__atomic_store_n(&t->op, -1, __ATOMIC_RELEASE);

@@ -236,6 +236,12 @@ extern const struct fuzz_op fuzz_importer_ops[];
 
 /* fuzz.c */
 long long fz_now_ms(void);
+/*
+ * A step made of many slow calls (a storm of revocations, each of which
+ * may wait up to 1 s for a slow importer) says it is still moving, so that
+ * the watchdog times each call and not the whole step.
+ */
+void fz_progress(struct fuzz_thread *t);
 void fz_note(struct fuzz_thread *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void fz_finding(struct fuzz_thread *t, const char *fmt, ...)

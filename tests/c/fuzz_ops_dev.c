@@ -115,6 +115,7 @@ static int op_decode_storm(struct fuzz_thread *t)
 		ret = vfio_set_memory_decode(dev, false);
 		if (!ret)
 			ret = vfio_set_memory_decode(dev, true);
+		fz_progress(t);
 	}
 	fz_dev_put(t->f);
 	return ret;
