@@ -16,43 +16,41 @@ static int loop_err(const char *what, int err)
 	return -err;
 }
 
-int loop_open(struct verbs_loop *l, const char *ibdev, int gid_index)
+/* The port, a CQ and the connected QPs, once l->ctx and l->pd are set. */
+static int loop_start(struct verbs_loop *l)
 {
 	int ret;
 
-	memset(l, 0, sizeof(*l));
-	l->gid_index = gid_index;
-	l->ctx = verbs_open(ibdev);
-	if (!l->ctx)
-		return -errno;
-	ret = verbs_port(l->ctx, gid_index, &l->gid, &l->mtu);
+	ret = verbs_port(l->ctx, l->gid_index, &l->gid, &l->mtu);
 	if (ret)
 		return ret;
-	l->pd = ibv_alloc_pd(l->ctx);
-	if (!l->pd)
-		return loop_err("ibv_alloc_pd", errno);
 	l->cq = ibv_create_cq(l->ctx, 4 * LOOP_DEPTH, NULL, NULL, 0);
 	if (!l->cq)
 		return loop_err("ibv_create_cq", errno);
 	return loop_connect(l);
 }
 
+int loop_open(struct verbs_loop *l, const char *ibdev, int gid_index)
+{
+	memset(l, 0, sizeof(*l));
+	l->gid_index = gid_index;
+	l->ctx = verbs_open(ibdev);
+	if (!l->ctx)
+		return -errno;
+	l->pd = ibv_alloc_pd(l->ctx);
+	if (!l->pd)
+		return loop_err("ibv_alloc_pd", errno);
+	return loop_start(l);
+}
+
 int loop_open_pd(struct verbs_loop *l, struct ibv_pd *pd, int gid_index)
 {
-	int ret;
-
 	memset(l, 0, sizeof(*l));
 	l->gid_index = gid_index;
 	l->ctx = pd->context;
 	l->pd = pd;
 	l->pd_borrowed = true;
-	ret = verbs_port(l->ctx, gid_index, &l->gid, &l->mtu);
-	if (ret)
-		return ret;
-	l->cq = ibv_create_cq(l->ctx, 4 * LOOP_DEPTH, NULL, NULL, 0);
-	if (!l->cq)
-		return loop_err("ibv_create_cq", errno);
-	return loop_connect(l);
+	return loop_start(l);
 }
 
 static void destroy_qps(struct verbs_loop *l)
