@@ -49,10 +49,15 @@ static int explain_einval(struct p2pmr_device *dev, unsigned int bar,
 {
 	uint64_t page = sysconf(_SC_PAGESIZE);
 	struct p2pmr_bar_info info;
+	uint64_t total = 0;
 	unsigned int i;
 
 	if (p2pmr_device_bar_info(dev, bar, &info))
 		return -EINVAL;
+	if (!info.size || !info.is_memory)
+		return p2pmr_fail(EINVAL, "BAR %u of %s is %s: only memory BARs can be exported",
+				  bar, p2pmr_device_pci_addr(dev),
+				  info.size ? "an I/O BAR" : "not implemented");
 	for (i = 0; i < nr_ranges; i++) {
 		const struct p2pmr_range *r = &ranges[i];
 
@@ -69,9 +74,12 @@ static int explain_einval(struct p2pmr_device *dev, unsigned int bar,
 					  ") ends past BAR %u of %s, which has 0x%" PRIx64 " bytes",
 					  i, r->offset, r->length, bar, p2pmr_device_pci_addr(dev),
 					  info.size);
+		if (__builtin_add_overflow(total, r->length, &total) || total >> 63)
+			return p2pmr_fail(EINVAL,
+					  "the lengths of the ranges add up to 2^63 bytes or more (at range %u)",
+					  i);
 	}
-	return p2pmr_fail(EINVAL,
-			  "the kernel refused the %u range(s) of BAR %u of %s (overlapping ranges, or too many?)",
+	return p2pmr_fail(EINVAL, "the kernel refused the %u range(s) of BAR %u of %s",
 			  nr_ranges, bar, p2pmr_device_pci_addr(dev));
 }
 

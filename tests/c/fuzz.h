@@ -68,7 +68,6 @@ struct buf_meta {
 	uint64_t size;		/* what SEEK_END must say */
 	uint64_t bar_offset;	/* of the first range */
 	int accmode;		/* O_RDONLY, O_WRONLY or O_RDWR */
-	bool contiguous;	/* ranges one after the other in the BAR */
 };
 
 /*

@@ -3,18 +3,18 @@
  * p2pmr-fuzz: exporting BAR ranges, VFIO_DEVICE_FEATURE_DMA_BUF with fuzzed
  * arguments and p2pmr_dmabuf_export() with valid ones.
  *
- * The request is modelled: what the kernel must refuse (a range unaligned,
- * empty, past the BAR, wrapping or overlapping another; no range; argsz too
- * short; SET, no GET, unknown flag bits or an unknown feature; a region
- * that is not a BAR; both O_RDONLY and O_WRONLY; a range in an unmapped
- * page), and what it must accept (the BAR under test, ranges inside it,
- * exact or longer argsz, an access mode and O_CLOEXEC). Accepting the
- * first or refusing the second with anything but ENODEV, ENOMEM or EMFILE
- * is a finding; so is a new dma-buf whose size, access mode or
- * close-on-exec flag is not what was asked for. What the model leaves open
- * (more than 256 ranges, which this kernel refuses; other BARs; other open
- * flags) is not judged. Only dma-bufs of the BAR under test, inside the
- * fuzz area, go on to the other operations.
+ * The request is modelled on what Linux v6.19 accepts: what the kernel must
+ * refuse (a range unaligned, empty, past the BAR or wrapping; no range; argsz
+ * short of the feature structure; SET, no GET, unknown flag bits or an
+ * unknown feature; a region that is not a BAR; a range in an unmapped page),
+ * and what it must accept (the BAR under test, up to 4096 ranges inside it,
+ * in order or repeating and overlapping each other, any argsz that covers
+ * the structure, any open_flags). Accepting the first or refusing the second
+ * with anything but ENODEV, ENOMEM or EMFILE is a finding; so is a new
+ * dma-buf whose size, access mode or close-on-exec flag is not what was
+ * asked for. What the model leaves open (other BARs, ranges past the fuzz
+ * area) is not judged. Only dma-bufs of the BAR under test, inside the fuzz
+ * area, go on to the other operations.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,8 +26,6 @@
 #include "fuzz.h"
 #include "vfio_dmabuf_uapi.h"
 
-/* VFIO_PCI_DMA_BUF_MAX_RANGES of the kernel series: more are not judged. */
-#define MODEL_MAX_RANGES	256
 /* The most ranges a request is filled with. */
 #define FUZZ_MAX_RANGES		4096
 #define FEATURE_HDR		sizeof(struct vfio_device_feature)
@@ -42,13 +40,13 @@ struct export_args {
 	bool probe;
 	uint64_t size;
 	uint64_t first;
-	bool contiguous;
 };
 
 /*
- * @n ranges inside the fuzz area, in order, not overlapping: contiguous (one
- * time in two) or with gaps. When the area is too small for that many, they may run past
- * it: the model then says nothing.
+ * @n ranges inside the fuzz area, in order: contiguous (one time in two) or
+ * with gaps, and one time in four with one range repeated over another
+ * (overlapping or the same). When the area is too small for that many, they
+ * may run past it: the model then says nothing.
  */
 static void ranges_valid(struct fuzz_thread *t, struct vfio_region_dma_range *r,
 			 unsigned int n, struct export_args *a)
@@ -58,7 +56,6 @@ static void ranges_valid(struct fuzz_thread *t, struct vfio_region_dma_range *r,
 	bool gaps = rng_one_in(&t->rng, 2);
 	unsigned int i;
 
-	a->contiguous = true;
 	a->size = 0;
 	for (i = 0; i < n; i++) {
 		gap = i && gaps && rng_one_in(&t->rng, 2) ? 1 + rng_below(&t->rng, chunk) : 0;
@@ -67,13 +64,18 @@ static void ranges_valid(struct fuzz_thread *t, struct vfio_region_dma_range *r,
 		r[i].length = len * page;
 		span += gap + len;
 		a->size += r[i].length;
-		a->contiguous &= !gap;
 	}
 	if (span > pages)
 		a->unsure = true;
 	at = span < pages ? rng_below(&t->rng, pages - span + 1) * page : 0;
 	for (i = 0; i < n; i++)
 		r[i].offset += at;
+	if (n > 1 && rng_one_in(&t->rng, 4)) {
+		unsigned int from = rng_below(&t->rng, n), to = rng_below(&t->rng, n);
+
+		a->size += r[from].length - r[to].length;
+		r[to] = r[from];
+	}
 	a->first = n ? r[0].offset : 0;
 }
 
@@ -84,7 +86,7 @@ static void range_corrupt(struct fuzz_thread *t, struct vfio_region_dma_range *r
 	uint64_t page = t->f->page, bar = t->f->bar_size;
 	struct vfio_region_dma_range *x = &r[rng_below(&t->rng, n)];
 
-	switch (rng_below(&t->rng, n > 1 ? 8 : 7)) {
+	switch (rng_below(&t->rng, 7)) {
 	case 0:
 		x->offset += 1 + rng_below(&t->rng, page - 1);
 		a->bad = "an unaligned range offset";
@@ -111,13 +113,9 @@ static void range_corrupt(struct fuzz_thread *t, struct vfio_region_dma_range *r
 		x->length = (UINT64_MAX / 2) & ~(page - 1);
 		a->bad = "a range longer than the BAR";
 		break;
-	case 6:
+	default:
 		x->length = bar + page;
 		a->bad = "a range longer than the BAR";
-		break;
-	default:
-		*x = r[(x - r + 1 + rng_below(&t->rng, n - 1)) % n];
-		a->bad = "overlapping ranges";
 		break;
 	}
 }
@@ -132,9 +130,9 @@ static uint32_t pick_nr(struct rng *r)
 	case 7 ... 10:
 		return 2 + rng_below(r, 7);
 	case 11 ... 12:
-		return 9 + rng_below(r, MODEL_MAX_RANGES - 8);
+		return 9 + rng_below(r, 248);
 	case 13 ... 14:
-		return MODEL_MAX_RANGES + 1 + rng_below(r, FUZZ_MAX_RANGES - MODEL_MAX_RANGES);
+		return 257 + rng_below(r, FUZZ_MAX_RANGES - 256);
 	default:
 		return (uint32_t)rng_next(r) | 0x10000;
 	}
@@ -194,15 +192,11 @@ static void pick_open_flags(struct fuzz_thread *t, struct export_args *a)
 	static const uint32_t modes[] = { O_RDWR, O_RDONLY, O_WRONLY, O_RDWR };
 
 	a->open_flags = modes[rng_below(&t->rng, 4)] | (rng_one_in(&t->rng, 2) ? O_CLOEXEC : 0);
-	if (rng_one_in(&t->rng, 16)) {
+	/* Both O_RDONLY and O_WRONLY (a file neither readable nor writable). */
+	if (rng_one_in(&t->rng, 16))
 		a->open_flags |= O_ACCMODE;
-		a->bad = "both O_RDONLY and O_WRONLY";
-	} else if (rng_one_in(&t->rng, 16)) {
+	else if (rng_one_in(&t->rng, 16))
 		a->open_flags |= 1U << rng_below(&t->rng, 32);
-		if ((a->open_flags & ~(O_ACCMODE | O_CLOEXEC)) ||
-		    (a->open_flags & O_ACCMODE) == O_ACCMODE)
-			a->unsure = true;
-	}
 }
 
 static void pick_argsz(struct fuzz_thread *t, struct export_args *a)
@@ -213,9 +207,11 @@ static void pick_argsz(struct fuzz_thread *t, struct export_args *a)
 	if (exact > UINT32_MAX)
 		a->unsure = true;
 	if (rng_one_in(&t->rng, 8)) {
+		/* Only the structure must be covered: the ranges are read anyway. */
 		a->argsz = rng_below(&t->rng, exact);
-		if (!a->probe)
-			a->bad = "argsz too short";
+		if (a->argsz < FEATURE_HDR ||
+		    (!a->probe && a->argsz < FEATURE_HDR + DMA_BUF_HDR))
+			a->bad = "argsz short of the feature structure";
 	} else if (rng_one_in(&t->rng, 8)) {
 		a->argsz = exact + 1 + rng_below(&t->rng, 4096);
 	}
@@ -240,9 +236,9 @@ static struct vfio_device_feature *export_build(struct fuzz_thread *t, struct ex
 	a->filled = a->nr <= FUZZ_MAX_RANGES ? a->nr : 0;
 	if (!a->nr)
 		a->bad = "no range";
-	else if (a->nr > MODEL_MAX_RANGES)
-		a->unsure = true;
-	if (a->filled && a->filled <= MODEL_MAX_RANGES && rng_one_in(&t->rng, 32)) {
+	else if (!a->filled)
+		a->bad = "ranges in unmapped pages, or too many to copy";
+	if (a->filled && rng_one_in(&t->rng, 32)) {
 		a->filled--;
 		if (!a->bad)
 			a->bad = "a range in an unmapped page";
@@ -314,7 +310,7 @@ static int export_result(struct fuzz_thread *t, int ret, int err, const struct e
 		return 0;
 	}
 	export_check_fd(t, ret, a);
-	m = (struct buf_meta){ a->size, a->first, a->open_flags & O_ACCMODE, a->contiguous };
+	m = (struct buf_meta){ a->size, a->first, a->open_flags & O_ACCMODE };
 	pool_put(&t->f->bufs, &t->rng, ret, &m);
 	return 0;
 }
@@ -360,7 +356,7 @@ int fz_export_simple(struct fuzz_thread *t, struct buf_meta *m)
 	fz_dev_put(t->f);
 	if (ret)
 		return ret;
-	*m = (struct buf_meta){ a.size, a.first, fcntl(fd, F_GETFL) & O_ACCMODE, a.contiguous };
+	*m = (struct buf_meta){ a.size, a.first, fcntl(fd, F_GETFL) & O_ACCMODE };
 	return fd;
 }
 

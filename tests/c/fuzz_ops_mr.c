@@ -10,7 +10,7 @@
  * offset, or wrapping, remote write or atomic without local write, memory
  * window access, a PD handle that does not exist or an fd that is not a
  * dma-buf must be refused; the whole or a page-aligned part of a
- * contiguous read-write dma-buf with plain access flags must register
+ * read-write dma-buf with plain access flags must register
  * unless the buffer is revoked (ENODEV) or memory is short. Deregistration
  * must never fail; rereg with no flag or unknown flags must.
  */
@@ -155,8 +155,8 @@ static void pick_reg_access(struct fuzz_thread *t, const struct buf_meta *m, str
 	if ((a->access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
 	    !(a->access & IBV_ACCESS_LOCAL_WRITE) && !a->bad)
 		a->bad = "remote write or atomic without local write";
-	/* Write access to a dma-buf not open read-write is being decided. */
-	if (m->accmode != O_RDWR || !m->contiguous)
+	/* Write access to a dma-buf not open read-write may be refused. */
+	if (m->accmode != O_RDWR)
 		a->unsure = true;
 }
 

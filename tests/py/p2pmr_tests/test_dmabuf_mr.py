@@ -150,13 +150,28 @@ class MultiRangeTest(P2pmrTestCase):
                            e.IBV_WC_SUCCESS, 'RDMA READ across the seam')
 
     def test_scattered_ranges(self):
-        """Two BAR ranges not contiguous in the BAR: registration fails with EOPNOTSUPP"""
-        buf = self.export([(self.OFFSET, PAGE), (self.OFFSET + 4 * PAGE, PAGE)])
-        err = self.assert_errno(errno.EOPNOTSUPP, p2pmr.DmaBufMR, self.pd, buf, 0, 2 * PAGE,
-                                ctx=self.ctx)
-        print('scattered ranges: %s' % err)
-        # adjacent, but the dma-buf's order is not the BAR's
-        buf = self.export([(self.OFFSET + PAGE, PAGE), (self.OFFSET, PAGE)])
-        err = self.assert_errno(errno.EOPNOTSUPP, p2pmr.DmaBufMR, self.pd, buf, 0, 2 * PAGE,
-                                ctx=self.ctx)
-        print('adjacent ranges in reverse order: %s' % err)
+        """BAR ranges scattered, in reverse order and repeated register as one MR; WRITEs land"""
+        layouts = {
+            'scattered': [(self.OFFSET, PAGE), (self.OFFSET + 4 * PAGE, PAGE)],
+            'adjacent in reverse order': [(self.OFFSET + PAGE, PAGE), (self.OFFSET, PAGE)],
+            'one page twice': [(self.OFFSET + 8 * PAGE, PAGE), (self.OFFSET + 8 * PAGE, PAGE)],
+        }
+        pair = self.pair()
+        for what, ranges in layouts.items():
+            with self.subTest(what):
+                buf = self.export(ranges)
+                mr = self.reg(buf, 0, 2 * PAGE)
+                host = self.host_buffer(2 * PAGE)
+                pattern = os.urandom(2 * PAGE)
+                host.write(pattern)
+                self.assert_status(pair.rdma(e.IBV_WR_RDMA_WRITE, host.addr, 2 * PAGE,
+                                             host.lkey, mr.iova, mr.rkey),
+                                   e.IBV_WC_SUCCESS, 'RDMA WRITE over %s ranges' % what)
+                # a page given twice holds what was written to it last
+                want = {}
+                for i, (off, _) in enumerate(ranges):
+                    want[off] = pattern[i * PAGE:(i + 1) * PAGE]
+                for off, data in want.items():
+                    self.assert_bytes(self.bar_read(off, PAGE), data,
+                                      'BAR page 0x%x (%s) after the WRITE' % (off, self.where()))
+                print('%s ranges: the WRITE landed in each BAR page' % what)
