@@ -13,9 +13,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <linux/vfio.h>
+
 #include "p2pmr.h"
 #include "p2pmr_private.h"
-#include "vfio_dmabuf_uapi.h"
 
 #define NO_FEATURE_HINT \
 	"this kernel cannot export VFIO BARs as dma-bufs: VFIO_DEVICE_FEATURE_DMA_BUF needs Linux 6.19 or the p2pmr kernel series"

@@ -23,8 +23,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <linux/vfio.h>
+
 #include "fuzz.h"
-#include "vfio_dmabuf_uapi.h"
 
 /* VFIO_PCI_DMA_BUF_MAX_RANGES of the kernel series: more are not judged. */
 #define MODEL_MAX_RANGES	256

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <linux/udmabuf.h>
+#include <linux/vfio.h>
 
 #include "cases.h"
 #include "check.h"
@@ -48,7 +49,6 @@
 #include "unpriv.h"
 #include "verbs_loop.h"
 #include "vfio_ctl.h"
-#include "vfio_dmabuf_uapi.h"
 
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)

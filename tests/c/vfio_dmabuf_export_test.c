@@ -21,9 +21,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <linux/vfio.h>
+
 #include "check.h"
 #include "p2pmr.h"
-#include "vfio_dmabuf_uapi.h"
 
 /* Bound on nr_ranges of the p2pmr exporter (include/uapi/linux/vfio.h). */
 #ifndef VFIO_DEVICE_DMA_BUF_MAX_RANGES

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <linux/pci_regs.h>
+#include <linux/vfio.h>
 
 #include "cases.h"
 #include "check.h"
@@ -43,7 +44,6 @@
 #include "test_importer.h"
 #include "unpriv.h"
 #include "vfio_ctl.h"
-#include "vfio_dmabuf_uapi.h"
 
 #define MIB (1ULL << 20)
 #define MAX_SEGS 64
