@@ -88,13 +88,13 @@ int p2pmr_check_dmabuf_mr_access(int access)
 		      IBV_ACCESS_OPTIONAL_RANGE;
 
 	if (access & ~allowed)
-		return p2pmr_fail(EINVAL,
-				  "access flags 0x%x are not allowed for dma-buf MRs (allowed: local write, remote read, write, atomic, flush, relaxed ordering)",
-				  access & ~allowed);
+		return p2pmr_set_error(EINVAL,
+				       "access flags 0x%x are not allowed for dma-buf MRs (allowed: local write, remote read, write, atomic, flush, relaxed ordering)",
+				       access & ~allowed);
 	if ((access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
 	    !(access & IBV_ACCESS_LOCAL_WRITE))
-		return p2pmr_fail(EINVAL,
-				  "remote write or atomic access needs IBV_ACCESS_LOCAL_WRITE too");
+		return p2pmr_set_error(EINVAL,
+				       "remote write or atomic access needs IBV_ACCESS_LOCAL_WRITE too");
 	return 0;
 }
 
@@ -108,20 +108,20 @@ static int explain_range(uint64_t offset, uint64_t length, uint64_t iova, int fd
 	if (ret)
 		return ret;
 	if (!length)
-		return p2pmr_fail(EINVAL, "length 0: an MR needs at least one byte");
+		return p2pmr_set_error(EINVAL, "length 0: an MR needs at least one byte");
 	if (offset > size || length > size - offset)
-		return p2pmr_fail(EINVAL,
-				  "offset/length outside the dma-buf (offset 0x%" PRIx64 ", length 0x%"
-				  PRIx64 ", dma-buf fd %d has 0x%" PRIx64 " bytes)",
-				  offset, length, fd, size);
+		return p2pmr_set_error(EINVAL,
+				       "offset/length outside the dma-buf (offset 0x%" PRIx64 ", length 0x%"
+				       PRIx64 ", dma-buf fd %d has 0x%" PRIx64 " bytes)",
+				       offset, length, fd, size);
 	if ((offset ^ iova) & (page - 1))
-		return p2pmr_fail(EINVAL,
-				  "offset 0x%" PRIx64 " and iova 0x%" PRIx64 " must lie at the same place in a page",
-				  offset, iova);
+		return p2pmr_set_error(EINVAL,
+				       "offset 0x%" PRIx64 " and iova 0x%" PRIx64 " must lie at the same place in a page",
+				       offset, iova);
 	if (iova + length < iova)
-		return p2pmr_fail(EINVAL,
-				  "iova 0x%" PRIx64 " + length 0x%" PRIx64 " wraps around the address space",
-				  iova, length);
+		return p2pmr_set_error(EINVAL,
+				       "iova 0x%" PRIx64 " + length 0x%" PRIx64 " wraps around the address space",
+				       iova, length);
 	return 0;
 }
 
@@ -133,44 +133,45 @@ int p2pmr_explain_dmabuf_mr(int err, uint64_t offset, uint64_t length, uint64_t 
 	switch (err) {
 	case EOPNOTSUPP:
 		if (access & P2PMR_ACCESS_FLUSH_PERSISTENT)
-			return p2pmr_fail(err,
-					  "persistent flush access: the driver cannot make this dma-buf persistent (not persistent memory)");
-		return p2pmr_fail(err,
-				  "the kernel's RDMA driver cannot register this dma-buf: it lacks dma-buf MRs "
-				  "(kernel without rxe dma-buf support?) or cannot reach this buffer (a VFIO "
-				  "dma-buf of ranges not contiguous in the BAR has no CPU mapping for rxe)");
+			return p2pmr_set_error(err,
+					       "persistent flush access: the driver cannot make this dma-buf persistent (not persistent memory)");
+		return p2pmr_set_error(err,
+				       "the kernel's RDMA driver cannot register this dma-buf: it lacks dma-buf MRs "
+				       "(kernel without rxe dma-buf support?) or cannot reach this buffer (a VFIO "
+				       "dma-buf of ranges not contiguous in the BAR has no CPU mapping for rxe)");
 	case EPROTONOSUPPORT:
-		return p2pmr_fail(err,
-				  "the kernel has no dma-buf MRs at all (UVERBS_METHOD_REG_DMABUF_MR needs Linux 5.12 or later)");
+		return p2pmr_set_error(err,
+				       "the kernel has no dma-buf MRs at all (UVERBS_METHOD_REG_DMABUF_MR needs Linux 5.12 or later)");
 	case EACCES:
-		return p2pmr_fail(err,
-				  "write access (local write, remote write or atomic) to a dma-buf not open for writing: export it read-write, or register it for remote read only");
+		return p2pmr_set_error(err,
+				       "write access (local write, remote write or atomic) to a dma-buf not open for writing: export it read-write, or register it for remote read only");
 	case ENODEV:
-		return p2pmr_fail(err,
-				  "the dma-buf is revoked or its device is gone (memory decode off, reset, or the VFIO device closed?)");
+		return p2pmr_set_error(err,
+				       "the dma-buf is revoked or its device is gone (memory decode off, reset, or the VFIO device closed?)");
 	case EBADF:
 	case EINVAL:
 		/* Which argument it was; the errno stays the kernel's. */
 		ret = explain_range(offset, length, iova, fd);
 		if (!ret)
 			ret = p2pmr_check_dmabuf_mr_access(access);
-		if (ret == -err)
+		if (ret == err)
 			return ret;
 		if (ret)
-			return p2pmr_fail(err,
-					  "the kernel refused the dma-buf MR, and fd %d has changed since (closed or replaced by another thread?)",
-					  fd);
-		return p2pmr_fail(err, "the kernel refused the dma-buf MR (PD handle wrong or PD of another context?)");
+			return p2pmr_set_error(err,
+					       "the kernel refused the dma-buf MR, and fd %d has changed since (closed or replaced by another thread?)",
+					       fd);
+		return p2pmr_set_error(err, "the kernel refused the dma-buf MR (PD handle wrong or PD of another context?)");
 	case ENOENT:
-		return p2pmr_fail(err, "no such PD handle in this verbs context");
+		return p2pmr_set_error(err, "no such PD handle in this verbs context");
 	default:
-		return p2pmr_fail(err, "registering the dma-buf MR failed");
+		return p2pmr_set_error(err, "registering the dma-buf MR failed");
 	}
 }
 
-static struct ibv_mr *mr_failed(int ret)
+/* NULL with errno set to @err, which p2pmr_set_error() returned. */
+static struct ibv_mr *mr_failed(int err)
 {
-	errno = -ret;
+	errno = err;
 	return NULL;
 }
 
@@ -183,18 +184,18 @@ static struct ibv_mr *reg_fallback(struct ibv_pd *pd, uint64_t offset, size_t le
 
 	fmr = calloc(1, sizeof(*fmr));
 	if (!fmr)
-		return mr_failed(p2pmr_fail(ENOMEM, "out of memory"));
+		return mr_failed(p2pmr_set_error(ENOMEM, "out of memory"));
 	ret = p2pmr_uverbs_reg_dmabuf_mr(pd->context->cmd_fd, pd->handle, offset, length,
 					 iova, fd, access, &keys);
 	if (ret) {
 		free(fmr);
-		if (ret == -EOPNOTSUPP && provider_tried &&
+		if (ret == EOPNOTSUPP && provider_tried &&
 		    !(access & P2PMR_ACCESS_FLUSH_PERSISTENT))
-			p2pmr_fail(EOPNOTSUPP,
-				   "the provider has no dma-buf MRs and the kernel refused this one: no "
-				   "dma-buf MRs in the kernel's driver (kernel without rxe dma-buf "
-				   "support?), or a buffer it cannot reach (VFIO ranges not contiguous "
-				   "in the BAR, for rxe)");
+			p2pmr_set_error(EOPNOTSUPP,
+					"the provider has no dma-buf MRs and the kernel refused this one: no "
+					"dma-buf MRs in the kernel's driver (kernel without rxe dma-buf "
+					"support?), or a buffer it cannot reach (VFIO ranges not contiguous "
+					"in the BAR, for rxe)");
 		return mr_failed(ret);
 	}
 	fmr->mr.context = pd->context;
@@ -222,7 +223,7 @@ struct ibv_mr *p2pmr_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t le
 
 	p2pmr_clear_error();
 	if (!pd)
-		return mr_failed(p2pmr_fail(EINVAL, "no PD"));
+		return mr_failed(p2pmr_set_error(EINVAL, "no PD"));
 	if (!force_uverbs()) {
 		mr = ibv_reg_dmabuf_mr(pd, offset, length, iova, fd, access);
 		if (mr)
@@ -238,7 +239,7 @@ struct ibv_mr *p2pmr_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t le
 /**
  * p2pmr_dereg_mr() - deregister an MR of p2pmr_reg_dmabuf_mr()
  *
- * Return: 0, or a negative errno; the MR stays valid on failure.
+ * Return: 0, or an errno (as ibv_dereg_mr()); the MR stays valid on failure.
  */
 int p2pmr_dereg_mr(struct ibv_mr *mr)
 {
@@ -247,12 +248,12 @@ int p2pmr_dereg_mr(struct ibv_mr *mr)
 
 	p2pmr_clear_error();
 	if (!mr)
-		return p2pmr_fail(EINVAL, "no MR");
+		return p2pmr_set_error(EINVAL, "no MR");
 	fmr = fallback_take(mr);
 	if (!fmr) {
 		ret = ibv_dereg_mr(mr);
 		if (ret)
-			return p2pmr_fail(ret > 0 ? ret : errno, "ibv_dereg_mr failed");
+			return p2pmr_set_error(ret, "ibv_dereg_mr failed");
 		return 0;
 	}
 	/* Unlinked meanwhile: deregistering one MR twice at once is a bug anyway. */

@@ -3,9 +3,17 @@
  * libp2pmr: RDMA memory regions over PCI device memory (BARs) owned by a
  * userspace driver through VFIO.
  *
- * Conventions: functions that can fail return 0 or a negative errno value
- * and leave a message for the calling thread in p2pmr_last_error(); the
- * message names the cause and, where there is one, the fix.
+ * Conventions, those of libibverbs: calls shaped like verbs behave like
+ * verbs.
+ *  - A call that returns a pointer returns NULL with errno set on failure
+ *    (as ibv_reg_mr()).
+ *  - A call that returns int returns 0 on success or a positive errno
+ *    value (as ibv_dereg_mr() and ibv_modify_qp()).
+ *  - A predicate returns bool, true for yes (p2pmr_dmabuf_supported()).
+ *  - Every failure leaves a message for the calling thread in
+ *    p2pmr_last_error(): it names the cause and, where there is one, the
+ *    fix. Code built on libp2pmr records its own failures there with
+ *    p2pmr_set_error(), so that one message tells a whole call chain.
  */
 #ifndef P2PMR_H
 #define P2PMR_H
@@ -66,7 +74,7 @@ struct p2pmr_range {
 	uint64_t length;	/* page aligned, not 0 */
 };
 
-int p2pmr_dmabuf_supported(struct p2pmr_device *dev);
+bool p2pmr_dmabuf_supported(struct p2pmr_device *dev);
 int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
 			const struct p2pmr_range *ranges, unsigned int nr_ranges,
 			int *fdp);
@@ -100,6 +108,13 @@ int p2pmr_uverbs_dereg_mr(int cmd_fd, uint32_t mr_handle);
 
 /** The message of the calling thread's last failed call ("" if none). */
 const char *p2pmr_last_error(void);
+/*
+ * Record why a call failed, for p2pmr_last_error(): the message, then
+ * " (strerror(err))"; sets errno to @err and returns @err, so a failure
+ * path reads: return p2pmr_set_error(ENODEV, "no device %s", name);
+ */
+int p2pmr_set_error(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

@@ -103,17 +103,17 @@ static int parse_names(const char *text, const char *const *names, unsigned int 
 
 	*mask = 0;
 	if (!copy)
-		return -ENOMEM;
+		return ENOMEM;
 	for (item = strtok_r(copy, ",", &save); item && !ret; item = strtok_r(NULL, ",", &save)) {
 		for (i = 0; i < nr && strcmp(item, names[i]); i++)
 			;
 		if (i == nr)
-			ret = -EINVAL;
+			ret = EINVAL;
 		else
 			*mask |= 1u << i;
 	}
 	free(copy);
-	return ret || !*mask ? -EINVAL : 0;
+	return ret || !*mask ? EINVAL : 0;
 }
 
 static int parse_uint(const char *text, unsigned int max, unsigned int *v)
@@ -124,7 +124,7 @@ static int parse_uint(const char *text, unsigned int max, unsigned int *v)
 	errno = 0;
 	n = strtoul(text, &end, 0);
 	if (errno || end == text || *end || n > max)
-		return -EINVAL;
+		return EINVAL;
 	*v = n;
 	return 0;
 }
@@ -354,7 +354,7 @@ static int setup(struct bench *b)
 			return ret;
 	}
 	if (loop_open(&b->loop, b->opts.ib_dev, b->opts.port, b->opts.gid_index, b->opts.depth)) {
-		fprintf(stderr, "p2pmr bench: %s\n", loop_error());
+		fprintf(stderr, "p2pmr bench: %s\n", p2pmr_last_error());
 		return 1;
 	}
 	b->local_buf = alloc_host(b->data_len);
@@ -433,7 +433,7 @@ static int run_ops(struct bench *b, enum bench_op op, enum mem_kind mem, uint32_
 	if (!loop_run(&b->loop, n, window, op == OP_SEND, post_nth, &args, seconds))
 		return 0;
 	fprintf(stderr, "\np2pmr bench: %s of %u bytes to %s memory: %s\n", op_names[op], size,
-		mem_names[mem], loop_error());
+		mem_names[mem], p2pmr_last_error());
 	return 1;
 }
 

@@ -167,6 +167,7 @@ static int read_all(int fd, uint8_t **datap, size_t *lenp)
 	size_t len = 0, cap = 0;
 	uint8_t *data = NULL, *bigger;
 	ssize_t n;
+	int ret;
 
 	for (;;) {
 		if (cap - len < READ_STEP) {
@@ -174,7 +175,7 @@ static int read_all(int fd, uint8_t **datap, size_t *lenp)
 			bigger = realloc(data, cap);
 			if (!bigger) {
 				free(data);
-				return -ENOMEM;
+				return ENOMEM;
 			}
 			data = bigger;
 		}
@@ -182,9 +183,9 @@ static int read_all(int fd, uint8_t **datap, size_t *lenp)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			n = -errno;
+			ret = errno;
 			free(data);
-			return n;
+			return ret;
 		}
 		if (!n)
 			break;
@@ -204,26 +205,27 @@ static int load_data(struct writer *w)
 		w->len = strlen(w->opts.text);
 		w->data = malloc(w->len ? w->len : 1);
 		if (!w->data)
-			return -ENOMEM;
+			return ENOMEM;
 		memcpy(w->data, w->opts.text, w->len);
 	} else {
 		fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
 		if (fd < 0) {
-			fprintf(stderr, "p2pmr write: cannot open %s: %s\n", path, strerror(errno));
-			return -errno;
+			ret = errno;
+			fprintf(stderr, "p2pmr write: cannot open %s: %s\n", path, strerror(ret));
+			return ret;
 		}
 		ret = read_all(fd, &w->data, &w->len);
 		if (fd != STDIN_FILENO)
 			close(fd);
 		if (ret) {
-			fprintf(stderr, "p2pmr write: cannot read %s: %s\n", path, strerror(-ret));
+			fprintf(stderr, "p2pmr write: cannot read %s: %s\n", path, strerror(ret));
 			return ret;
 		}
 	}
 	if (!w->len) {
 		fprintf(stderr, "p2pmr write: nothing to write (the %s is empty)\n",
 			w->opts.text ? "text" : "file");
-		return -EINVAL;
+		return EINVAL;
 	}
 	return 0;
 }
@@ -238,24 +240,24 @@ static int export_target(struct writer *w)
 	if (p2pmr_device_open(o->pci, P2PMR_VFIO_API_AUTO, &w->dev) ||
 	    p2pmr_device_bar_info(w->dev, o->bar, &w->bar)) {
 		fprintf(stderr, "p2pmr write: %s\n", p2pmr_last_error());
-		return -EIO;
+		return EIO;
 	}
 	if (!w->bar.size || !w->bar.is_memory) {
 		fprintf(stderr, "p2pmr write: BAR %d of %s is not a memory BAR\n", o->bar, o->pci);
-		return -EINVAL;
+		return EINVAL;
 	}
 	if (o->offset >= w->bar.size || w->len > w->bar.size - o->offset) {
 		fprintf(stderr,
 			"p2pmr write: %zu bytes at offset 0x%" PRIx64 " end past BAR %d of %s (%s bytes)\n",
 			w->len, o->offset, o->bar, o->pci, format_size(w->bar.size, size, sizeof(size)));
-		return -EINVAL;
+		return EINVAL;
 	}
 	end = (o->offset + w->len + page - 1) & ~(page - 1);
 	w->range.offset = o->offset & ~(page - 1);
 	w->range.length = end - w->range.offset;
 	if (p2pmr_dmabuf_export(w->dev, o->bar, &w->range, 1, &w->dmabuf_fd)) {
 		fprintf(stderr, "p2pmr write: %s\n", p2pmr_last_error());
-		return -EIO;
+		return EIO;
 	}
 	return 0;
 }
@@ -269,7 +271,7 @@ static int register_mrs(struct writer *w)
 	if (!w->local_mr) {
 		fprintf(stderr, "p2pmr write: ibv_reg_mr of the host buffer failed: %s\n",
 			strerror(errno));
-		return -EIO;
+		return EIO;
 	}
 	/* Addressed by BAR offset: the RDMA address of a byte is where it lands. */
 	w->bar_mr = p2pmr_reg_dmabuf_mr(w->loop.pd, 0, w->range.length, w->range.offset,
@@ -278,7 +280,7 @@ static int register_mrs(struct writer *w)
 	if (!w->bar_mr) {
 		fprintf(stderr, "p2pmr write: registering BAR %d of %s as an MR failed: %s\n",
 			o->bar, o->pci, p2pmr_last_error());
-		return -EIO;
+		return EIO;
 	}
 	return 0;
 }
@@ -305,8 +307,8 @@ static int rdma_write_all(struct writer *w)
 	if (!loop_run(&w->loop, w->requests, WRITE_DEPTH, false, post_chunk, w, &w->seconds))
 		return 0;
 	fprintf(stderr, "p2pmr write: RDMA WRITE into BAR %d of %s: %s\n", w->opts.bar,
-		w->opts.pci, loop_error());
-	return -EIO;
+		w->opts.pci, p2pmr_last_error());
+	return EIO;
 }
 
 static void report(const struct writer *w)
@@ -338,14 +340,14 @@ static int verify(struct writer *w)
 
 	if (p2pmr_bar_mmap(w->dev, w->opts.bar, &bar, &bar_len)) {
 		fprintf(stderr, "p2pmr write: verify: %s\n", p2pmr_last_error());
-		return -EIO;
+		return EIO;
 	}
 	got = (const volatile uint8_t *)bar + w->opts.offset;
 	for (i = 0; i < w->len && !ret; i++) {
 		if (got[i] != w->data[i]) {
 			fprintf(stderr, "p2pmr write: verify: BAR byte 0x%" PRIx64 " is 0x%02x, expected 0x%02x\n",
 				w->opts.offset + i, got[i], w->data[i]);
-			ret = -EIO;
+			ret = EIO;
 		}
 	}
 	if (!ret)
@@ -383,8 +385,8 @@ int write_main(int argc, char **argv)
 		ret = export_target(&w);
 	if (!ret && loop_open(&w.loop, w.opts.ib_dev, w.opts.port, w.opts.gid_index,
 			      WRITE_DEPTH)) {
-		fprintf(stderr, "p2pmr write: %s\n", loop_error());
-		ret = -EIO;
+		fprintf(stderr, "p2pmr write: %s\n", p2pmr_last_error());
+		ret = EIO;
 	}
 	if (!ret)
 		ret = register_mrs(&w);

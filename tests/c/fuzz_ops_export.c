@@ -360,7 +360,7 @@ int fz_export_simple(struct fuzz_thread *t, struct buf_meta *m)
 	ret = p2pmr_dmabuf_export(dev, t->f->bar, r, n, &fd);
 	fz_dev_put(t->f);
 	if (ret)
-		return ret;
+		return -ret;
 	*m = (struct buf_meta){ a.size, a.first, fcntl(fd, F_GETFL) & O_ACCMODE, a.contiguous };
 	return fd;
 }

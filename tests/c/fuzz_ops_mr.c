@@ -181,7 +181,7 @@ static void pick_reg_path(struct fuzz_thread *t, struct reg_args *a)
 	}
 }
 
-/* The registration itself: 0 with @r filled in, or -errno. */
+/* The registration itself: 0 with @r filled in, or -errno (the fuzzer's way). */
 static int reg_call(struct fuzz *f, const struct reg_args *a, struct mr_ref *r)
 {
 	struct p2pmr_mr_keys keys = { 0 };
@@ -191,8 +191,8 @@ static int reg_call(struct fuzz *f, const struct reg_args *a, struct mr_ref *r)
 	*r = (struct mr_ref){ .iova = a->iova, .length = a->length, .pd = a->pd };
 	lib_enter(f);
 	if (a->raw) {
-		ret = p2pmr_uverbs_reg_dmabuf_mr(f->ctx->cmd_fd, a->pd_handle, a->offset, a->length,
-						 a->iova, a->fd, a->access, &keys);
+		ret = -p2pmr_uverbs_reg_dmabuf_mr(f->ctx->cmd_fd, a->pd_handle, a->offset,
+						  a->length, a->iova, a->fd, a->access, &keys);
 		r->kind = MR_RAW;
 		r->handle = keys.handle;
 		r->lkey = keys.lkey;

@@ -285,7 +285,7 @@ static void __attribute__((noreturn)) fork_child(struct fuzz *f, int fd, const s
 	ret = p2pmr_uverbs_reg_dmabuf_mr(l.ctx->cmd_fd, l.pd->handle, 0, m->size, FUZZ_IOVA_BASE,
 					 fd, FUZZ_ACCESS_ALL, &keys);
 	if (ret)
-		_exit(-ret);
+		_exit(ret);
 	if (write(ready, "r", 1) != 1)
 		_exit(EPIPE);
 	child_traffic(&l, &r, m->size, buf, host->lkey, keys.rkey, stop);
@@ -433,7 +433,7 @@ static int op_bar_check(struct fuzz_thread *t)
 	ret = p2pmr_dmabuf_export(dev, f->bar, &r, 1, &fd);
 	fz_dev_put(f);
 	if (ret)
-		return ret;
+		return -ret;
 	lib_enter(f);
 	mr = p2pmr_reg_dmabuf_mr(f->pd[PD_CHECK], 0, r.length, FUZZ_IOVA_BASE + off, fd,
 				 FUZZ_ACCESS_ALL);

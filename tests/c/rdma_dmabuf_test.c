@@ -136,7 +136,7 @@ static int bar_buf_reg(struct ctx *c, uint64_t offset, size_t len, int access,
 	ret = p2pmr_dmabuf_export(c->dev, c->bar, &r, 1, &b->fd);
 	if (ret) {
 		fprintf(stderr, "export: %s\n", p2pmr_last_error());
-		return ret;
+		return -ret;
 	}
 	ret = reg_dmabuf(c, b->fd, 0, len, IOVA_BASE + offset, access, &b->mr);
 	if (ret)
@@ -452,7 +452,7 @@ static int case_udmabuf(struct ctx *c)
 		return fail("RDMA READ from the udmabuf MR returned other bytes");
 	printf("RDMA WRITE and READ on a udmabuf MR (%s)\n",
 	       p2pmr_mr_is_fallback(mr) ? "UVERBS_METHOD_REG_DMABUF_MR" : "ibv_reg_dmabuf_mr");
-	CHECK_OK(p2pmr_dereg_mr(mr));
+	CHECK_LIB(p2pmr_dereg_mr(mr));
 	host_buf_free(&h);
 	munmap(mem, len);
 	close(fd);
@@ -483,9 +483,9 @@ static int expect_reg_error(struct ctx *c, const char *what, int fd, uint64_t of
 					 iova, fd, access, &keys);
 	if (!ret)
 		p2pmr_uverbs_dereg_mr(c->loop.ctx->cmd_fd, keys.handle);
-	if (ret != -want)
+	if (ret != want)
 		return fail("%s: the kernel said %s, expected %s", what,
-			    ret ? strerror(-ret) : "success", strerror(want));
+			    ret ? strerror(ret) : "success", strerror(want));
 	return 0;
 }
 
@@ -496,8 +496,8 @@ static int case_bad_input(struct ctx *c)
 	struct bar_buf b;
 	int fd, sfd, memfd;
 
-	CHECK_OK(p2pmr_dmabuf_export(c->dev, c->bar, &(struct p2pmr_range){ 9 * MIB, len }, 1, &fd));
-	CHECK_OK(p2pmr_dmabuf_export(c->dev, c->bar, scattered, 2, &sfd));
+	CHECK_LIB(p2pmr_dmabuf_export(c->dev, c->bar, &(struct p2pmr_range){ 9 * MIB, len }, 1, &fd));
+	CHECK_LIB(p2pmr_dmabuf_export(c->dev, c->bar, scattered, 2, &sfd));
 	memfd = memfd_create("p2pmr-not-a-dmabuf", 0);
 	if (memfd < 0 || ftruncate(memfd, len))
 		return fail("memfd: %s", strerror(errno));
@@ -815,14 +815,14 @@ static int reg_dereg(struct verbs_loop *l, int fd, size_t len, bool lib, int *de
 		mr = p2pmr_reg_dmabuf_mr(l->pd, 0, len, IOVA_BASE, fd, ACCESS_ALL);
 		if (!mr)
 			return -errno;
-		*dereg = p2pmr_dereg_mr(mr);
+		*dereg = -p2pmr_dereg_mr(mr);
 		return 0;
 	}
 	ret = p2pmr_uverbs_reg_dmabuf_mr(l->ctx->cmd_fd, l->pd->handle, 0, len, IOVA_BASE, fd,
 					 ACCESS_ALL, &keys);
 	if (!ret)
-		*dereg = p2pmr_uverbs_dereg_mr(l->ctx->cmd_fd, keys.handle);
-	return ret;
+		*dereg = -p2pmr_uverbs_dereg_mr(l->ctx->cmd_fd, keys.handle);
+	return -ret;
 }
 
 /*
@@ -964,7 +964,7 @@ static int disturb_close(struct race *r, unsigned long step)
 	} else {
 		ret = p2pmr_dmabuf_export(r->c->dev, r->c->bar, &range, 1, &fd);
 		if (ret)
-			return ret;
+			return -ret;
 	}
 	close(__atomic_exchange_n(&s->fd, fd, __ATOMIC_RELAXED));
 	usleep(rand_r(&r->seed) % 200);
@@ -991,7 +991,7 @@ static int race_export(struct race *r)
 		ret = p2pmr_dmabuf_export(r->c->dev, r->c->bar, &range, 1, &r->own[i]);
 		if (ret) {
 			fprintf(stderr, "export: %s\n", p2pmr_last_error());
-			return ret;
+			return -ret;
 		}
 		r->slot[i].fd = r->fds_close ? dup(r->own[i]) : r->own[i];
 	}
@@ -1199,7 +1199,7 @@ static int case_reg_race_device_close(struct ctx *c)
 		ret = fail("the registering process failed");
 	if (!c->dev)
 		return 1;
-	CHECK_OK(p2pmr_bar_mmap(c->dev, c->bar, &map, &c->bar_len));
+	CHECK_LIB(p2pmr_bar_mmap(c->dev, c->bar, &map, &c->bar_len));
 	c->bar_map = map;
 	printf("%d s: the device was closed and opened again %lu times under the registrations\n",
 	       c->seconds, cycles);
@@ -1298,9 +1298,9 @@ static int readonly_child(struct ctx *c, int sock)
 			return 1;
 	}
 	CHECK_OK(reg_dmabuf(c, fds[0], 0, len, IOVA_BASE, IBV_ACCESS_REMOTE_READ, &ro_mr));
-	CHECK_OK(p2pmr_uverbs_reg_dmabuf_mr(c->loop.ctx->cmd_fd, c->loop.pd->handle, 0, len,
+	CHECK_LIB(p2pmr_uverbs_reg_dmabuf_mr(c->loop.ctx->cmd_fd, c->loop.pd->handle, 0, len,
 					    IOVA_BASE, fds[0], IBV_ACCESS_REMOTE_READ, &keys));
-	CHECK_OK(p2pmr_uverbs_dereg_mr(c->loop.ctx->cmd_fd, keys.handle));
+	CHECK_LIB(p2pmr_uverbs_dereg_mr(c->loop.ctx->cmd_fd, keys.handle));
 	CHECK_OK(host_buf_new(c, len, &h));
 	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_READ, (uintptr_t)h.buf, len, h.mr->lkey,
 			  IOVA_BASE, ro_mr->rkey), IBV_WC_SUCCESS);
@@ -1313,8 +1313,8 @@ static int readonly_child(struct ctx *c, int sock)
 	pattern_fill((uint64_t *)h.buf, len, RW_SEED);
 	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_WRITE, (uintptr_t)h.buf, len, h.mr->lkey,
 			  IOVA_BASE, rw_mr->rkey), IBV_WC_SUCCESS);
-	CHECK_OK(p2pmr_dereg_mr(rw_mr));
-	CHECK_OK(p2pmr_dereg_mr(ro_mr));
+	CHECK_LIB(p2pmr_dereg_mr(rw_mr));
+	CHECK_LIB(p2pmr_dereg_mr(ro_mr));
 	host_buf_free(&h);
 	loop_close(&c->loop);
 	free(want);
@@ -1468,7 +1468,7 @@ static int case_flush_atomic_write(struct ctx *c)
 	struct bar_buf b;
 	int fd;
 
-	CHECK_OK(p2pmr_dmabuf_export(c->dev, c->bar, &(struct p2pmr_range){ FLUSH_OFFSET, len },
+	CHECK_LIB(p2pmr_dmabuf_export(c->dev, c->bar, &(struct p2pmr_range){ FLUSH_OFFSET, len },
 				     1, &fd));
 	if (expect_reg_error(c, "persistent flush access to a BAR MR", fd, 0, len, IOVA_BASE,
 			     ACCESS_ALL | ACCESS_FLUSH_PERSISTENT, EOPNOTSUPP))

@@ -234,7 +234,7 @@ static int run_server(const struct opts *o)
 		return fail("expected the client's \"done\", got '%s'", line);
 	if (o->file && check_file(o))
 		return 1;
-	CHECK_OK(p2pmr_dereg_mr(mr));
+	CHECK_LIB(p2pmr_dereg_mr(mr));
 	side_close(&s);
 	close(fd);
 	p2pmr_device_close(dev);

@@ -88,6 +88,7 @@ def _declare(lib):
         'p2pmr_bar_mmap': (c.c_int, [c.c_void_p, c.c_uint, c.POINTER(c.c_void_p),
                                      c.POINTER(c.c_size_t)]),
         'p2pmr_bar_munmap': (c.c_int, [c.c_void_p, c.c_size_t]),
+        'p2pmr_dmabuf_supported': (c.c_bool, [c.c_void_p]),
         'p2pmr_dmabuf_export': (c.c_int, [c.c_void_p, c.c_uint, c.POINTER(_Range), c.c_uint,
                                           c.POINTER(c.c_int)]),
         'p2pmr_dmabuf_size': (c.c_int, [c.c_int, c.POINTER(c.c_uint64)]),
@@ -116,10 +117,9 @@ def last_error():
 
 
 def _check(ret):
-    """Raise OSError for a negative errno return of libp2pmr."""
-    if ret < 0:
-        raise OSError(-ret, last_error())
-    return ret
+    """Raise OSError for libp2pmr's errno return (0: success)."""
+    if ret:
+        raise OSError(ret, last_error())
 
 
 class BarInfo:
@@ -217,6 +217,11 @@ class Device(_Closing):
     def bars(self):
         """The implemented BARs (size not 0)."""
         return [info for info in (self.bar_info(i) for i in range(6)) if info.size]
+
+    def dmabuf_supported(self):
+        """True when the kernel can export this device's BARs as dma-bufs;
+        when not, last_error() says why."""
+        return _lib.p2pmr_dmabuf_supported(self._dev)
 
     def export_dmabuf(self, bar, ranges=None):
         """Export [(offset, length), ...] of a BAR (default: all of it) as one DmaBuf."""
