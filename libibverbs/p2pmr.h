@@ -88,10 +88,32 @@ int p2pmr_dmabuf_size(int fd, uint64_t *sizep);
 struct ibv_pd;
 struct ibv_mr;
 
-struct ibv_mr *p2pmr_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
-				   uint64_t iova, int fd, int access);
-int p2pmr_dereg_mr(struct ibv_mr *mr);
-bool p2pmr_mr_is_fallback(const struct ibv_mr *mr);
+/*
+ * A dma-buf registered as a memory region of @pd. libp2pmr makes it and
+ * frees it (p2pmr_dereg_mr()); the fields are for reading. Work requests
+ * address its bytes from @iova on, with @lkey in local SGEs and @rkey for
+ * the peer.
+ */
+struct p2pmr_mr {
+	struct ibv_pd *pd;
+	uint64_t iova;		/* the RDMA address of the MR's first byte */
+	uint64_t length;	/* in bytes */
+	uint32_t lkey;
+	uint32_t rkey;
+	uint32_t handle;	/* the kernel's handle, in pd->context */
+};
+
+struct p2pmr_mr *p2pmr_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
+				     uint64_t iova, int fd, int access);
+int p2pmr_dereg_mr(struct p2pmr_mr *mr);
+/* True when the kernel method registered it, false when the provider did. */
+bool p2pmr_mr_is_fallback(const struct p2pmr_mr *mr);
+/*
+ * The provider's ibv_mr (its addr is the dma-buf offset, as libibverbs
+ * sets it), or NULL for a fallback MR. It belongs to @mr: never pass it to
+ * ibv_dereg_mr(); p2pmr_dereg_mr() releases both.
+ */
+struct ibv_mr *p2pmr_mr_ibv_mr(const struct p2pmr_mr *mr);
 
 /** What the kernel gives back for a memory region it registered. */
 struct p2pmr_mr_keys {

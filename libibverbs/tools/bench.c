@@ -55,9 +55,11 @@ struct bench_opts {
 };
 
 struct target {
-	struct ibv_mr *mr;
-	uint64_t addr;			/* what RDMA calls byte 0 of the MR */
+	struct ibv_mr *host_mr;		/* MEM_HOST: host_buf, ibv_reg_mr() */
 	void *host_buf;
+	struct p2pmr_mr *bar_mr;	/* MEM_BAR: the BAR dma-buf */
+	uint64_t addr;			/* what RDMA calls byte 0 of the MR */
+	uint32_t lkey, rkey;
 };
 
 struct bench {
@@ -281,10 +283,12 @@ static int setup_host_target(struct bench *b)
 	t->host_buf = alloc_host(b->data_len);
 	if (!t->host_buf)
 		return fail_errno("cannot allocate the host target buffer");
-	t->mr = ibv_reg_mr(b->loop.pd, t->host_buf, b->data_len, MR_ACCESS);
-	if (!t->mr)
+	t->host_mr = ibv_reg_mr(b->loop.pd, t->host_buf, b->data_len, MR_ACCESS);
+	if (!t->host_mr)
 		return fail_errno("ibv_reg_mr of the host target failed");
 	t->addr = (uintptr_t)t->host_buf;
+	t->lkey = t->host_mr->lkey;
+	t->rkey = t->host_mr->rkey;
 	return 0;
 }
 
@@ -326,16 +330,18 @@ static int setup_bar_target(struct bench *b)
 {
 	struct target *t = &b->target[MEM_BAR];
 
-	t->mr = p2pmr_reg_dmabuf_mr(b->loop.pd, 0, b->data_len, 0, b->dmabuf_fd, MR_ACCESS);
-	if (!t->mr) {
+	t->bar_mr = p2pmr_reg_dmabuf_mr(b->loop.pd, 0, b->data_len, 0, b->dmabuf_fd, MR_ACCESS);
+	if (!t->bar_mr) {
 		fprintf(stderr, "p2pmr bench: registering BAR %d of %s as an MR failed: %s\n",
 			b->opts.bar, b->opts.pci, p2pmr_last_error());
 		return 1;
 	}
-	t->addr = 0;
+	t->addr = t->bar_mr->iova;
+	t->lkey = t->bar_mr->lkey;
+	t->rkey = t->bar_mr->rkey;
 	printf("BAR MR: %s bytes of BAR %d of %s, lkey 0x%x, registered %s\n",
 	       format_size(b->data_len, (char[32]){ 0 }, 32), b->opts.bar, b->opts.pci,
-	       t->mr->lkey, p2pmr_mr_is_fallback(t->mr) ?
+	       t->lkey, p2pmr_mr_is_fallback(t->bar_mr) ?
 	       "through the uverbs fallback" : "by the provider (ibv_reg_dmabuf_mr)");
 	return 0;
 }
@@ -374,10 +380,10 @@ static void teardown(struct bench *b)
 {
 	struct target *host = &b->target[MEM_HOST];
 
-	if (b->target[MEM_BAR].mr && p2pmr_dereg_mr(b->target[MEM_BAR].mr))
+	if (b->target[MEM_BAR].bar_mr && p2pmr_dereg_mr(b->target[MEM_BAR].bar_mr))
 		fprintf(stderr, "p2pmr bench: %s\n", p2pmr_last_error());
-	if (host->mr)
-		ibv_dereg_mr(host->mr);
+	if (host->host_mr)
+		ibv_dereg_mr(host->host_mr);
 	if (host->host_buf)
 		munmap(host->host_buf, b->data_len);
 	if (b->local_mr)
@@ -395,14 +401,14 @@ static void teardown(struct bench *b)
 static int post_op(struct bench *b, enum bench_op op, const struct target *t, uint32_t size)
 {
 	struct ibv_sge local = { (uintptr_t)b->local_buf, size, b->local_mr->lkey };
-	struct ibv_sge target = { t->addr, size, t->mr->lkey };
+	struct ibv_sge target = { t->addr, size, t->lkey };
 	int ret;
 
 	switch (op) {
 	case OP_WRITE:
-		return loop_post_send(&b->loop, IBV_WR_RDMA_WRITE, &local, t->addr, t->mr->rkey);
+		return loop_post_send(&b->loop, IBV_WR_RDMA_WRITE, &local, t->addr, t->rkey);
 	case OP_READ:
-		return loop_post_send(&b->loop, IBV_WR_RDMA_READ, &local, t->addr, t->mr->rkey);
+		return loop_post_send(&b->loop, IBV_WR_RDMA_READ, &local, t->addr, t->rkey);
 	default:
 		ret = loop_post_recv(&b->loop, &target);
 		return ret ? ret : loop_post_send(&b->loop, IBV_WR_SEND, &local, 0, 0);
@@ -556,23 +562,24 @@ static int bench_data(struct bench *b)
 static int time_reg(struct bench *b, enum mem_kind mem, void *host_buf, uint64_t size,
 		    double *seconds)
 {
-	struct ibv_mr *mr;
+	struct p2pmr_mr *bar_mr = NULL;
+	struct ibv_mr *host_mr = NULL;
 	double start = loop_now();
 
 	if (mem == MEM_BAR)
-		mr = p2pmr_reg_dmabuf_mr(b->loop.pd, 0, size, 0, b->dmabuf_fd, MR_ACCESS);
+		bar_mr = p2pmr_reg_dmabuf_mr(b->loop.pd, 0, size, 0, b->dmabuf_fd, MR_ACCESS);
 	else
-		mr = ibv_reg_mr(b->loop.pd, host_buf, size, MR_ACCESS);
+		host_mr = ibv_reg_mr(b->loop.pd, host_buf, size, MR_ACCESS);
 	*seconds = loop_now() - start;
-	if (!mr) {
+	if (!bar_mr && !host_mr) {
 		fprintf(stderr, "\np2pmr bench: registering %" PRIu64 " bytes of %s memory failed: %s\n",
 			size, mem_names[mem], mem == MEM_BAR ? p2pmr_last_error() : strerror(errno));
 		return 1;
 	}
-	if (mem == MEM_BAR)
-		p2pmr_dereg_mr(mr);
+	if (bar_mr)
+		p2pmr_dereg_mr(bar_mr);
 	else
-		ibv_dereg_mr(mr);
+		ibv_dereg_mr(host_mr);
 	return 0;
 }
 

@@ -49,7 +49,7 @@ struct writer {
 	int dmabuf_fd;
 	struct rdma_loop loop;
 	struct ibv_mr *local_mr;
-	struct ibv_mr *bar_mr;
+	struct p2pmr_mr *bar_mr;
 	unsigned int requests;
 	double seconds;
 };
@@ -326,7 +326,7 @@ static void report(const struct writer *w)
 	printf("  source: host buffer, MR lkey 0x%x\n", w->local_mr->lkey);
 	printf("  target: dma-buf of BAR %d bytes [0x%" PRIx64 ", 0x%" PRIx64 "), MR rkey 0x%x at iova 0x%" PRIx64 ", registered %s\n",
 	       o->bar, w->range.offset, w->range.offset + w->range.length, w->bar_mr->rkey,
-	       w->range.offset, p2pmr_mr_is_fallback(w->bar_mr) ?
+	       w->bar_mr->iova, p2pmr_mr_is_fallback(w->bar_mr) ?
 	       "through the uverbs fallback (UVERBS_METHOD_REG_DMABUF_MR)" :
 	       "by the provider (ibv_reg_dmabuf_mr)");
 }

@@ -94,7 +94,7 @@ enum mr_kind { MR_NONE, MR_LIB, MR_RAW };
 
 struct mr_ref {
 	enum mr_kind kind;
-	struct ibv_mr *mr;	/* MR_LIB: p2pmr_reg_dmabuf_mr()'s */
+	struct p2pmr_mr *mr;	/* MR_LIB: p2pmr_reg_dmabuf_mr()'s */
 	uint32_t handle;
 	uint32_t lkey;
 	uint32_t rkey;

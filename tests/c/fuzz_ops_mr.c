@@ -185,7 +185,7 @@ static void pick_reg_path(struct fuzz_thread *t, struct reg_args *a)
 static int reg_call(struct fuzz *f, const struct reg_args *a, struct mr_ref *r)
 {
 	struct p2pmr_mr_keys keys = { 0 };
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	int ret = 0;
 
 	*r = (struct mr_ref){ .iova = a->iova, .length = a->length, .pd = a->pd };
@@ -321,6 +321,7 @@ static int op_rereg(struct fuzz_thread *t)
 	struct mr_slot *s = mr_get(f, &t->rng);
 	int flags, access = FUZZ_ACCESS_ALL, ret;
 	const char *bad = NULL;
+	struct ibv_mr *ibv_mr;
 	struct mr_ref *r;
 	unsigned int pd;
 
@@ -353,10 +354,12 @@ static int op_rereg(struct fuzz_thread *t)
 	}
 	fz_note(t, "rereg MR handle %u: flags 0x%x pd %u access 0x%x", r->handle, flags, pd,
 		access);
-	if (r->kind == MR_LIB && !p2pmr_mr_is_fallback(r->mr)) {
-		ret = ibv_rereg_mr(r->mr, flags, f->pd[pd], NULL, 0, access) ? -errno : 0;
-		r->lkey = r->mr->lkey;
-		r->rkey = r->mr->rkey;
+	/* The provider's MR through libibverbs, any other by the command. */
+	ibv_mr = r->kind == MR_LIB ? p2pmr_mr_ibv_mr(r->mr) : NULL;
+	if (ibv_mr) {
+		ret = ibv_rereg_mr(ibv_mr, flags, f->pd[pd], NULL, 0, access) ? -errno : 0;
+		r->lkey = ibv_mr->lkey;
+		r->rkey = ibv_mr->rkey;
 	} else {
 		ret = rereg_raw(f, r, flags, f->pd[pd]->handle, access);
 	}

@@ -367,7 +367,7 @@ static int op_fork(struct fuzz_thread *t)
  * bytes at BAR offset @off; false (and the check loop given up) unless it
  * completed successfully.
  */
-static bool check_run(struct fuzz_thread *t, enum ibv_wr_opcode op, struct ibv_mr *mr,
+static bool check_run(struct fuzz_thread *t, enum ibv_wr_opcode op, struct p2pmr_mr *mr,
 		      uint64_t off, size_t len)
 {
 	int s;
@@ -385,7 +385,8 @@ static bool check_run(struct fuzz_thread *t, enum ibv_wr_opcode op, struct ibv_m
 	return true;
 }
 
-static void bar_check_rdma(struct fuzz_thread *t, struct ibv_mr *mr, uint64_t off, size_t len)
+static void bar_check_rdma(struct fuzz_thread *t, struct p2pmr_mr *mr, uint64_t off,
+			   size_t len)
 {
 	struct fuzz *f = t->f;
 	uint64_t seed = rng_next(&t->rng);
@@ -418,7 +419,7 @@ static int op_bar_check(struct fuzz_thread *t)
 	uint64_t off = f->fuzz_size + t->id * f->check_len;
 	struct p2pmr_range r = { off, f->check_len };
 	struct p2pmr_device *dev;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	int fd, ret;
 
 	if (!f->check_len)

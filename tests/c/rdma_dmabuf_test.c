@@ -83,7 +83,7 @@ struct bar_buf {
 	uint64_t offset;	/* in the BAR */
 	size_t len;
 	int fd;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 };
 
 static int host_buf_reg(struct ctx *c, size_t len, int access, struct host_buf *h)
@@ -116,7 +116,7 @@ static void host_buf_free(struct host_buf *h)
 }
 
 static int reg_dmabuf(struct ctx *c, int fd, uint64_t offset, size_t len, uint64_t iova,
-		      int access, struct ibv_mr **mrp)
+		      int access, struct p2pmr_mr **mrp)
 {
 	*mrp = p2pmr_reg_dmabuf_mr(c->loop.pd, offset, len, iova, fd, access);
 	if (*mrp)
@@ -419,7 +419,7 @@ static int case_udmabuf(struct ctx *c)
 	size_t len = MIB, xfer = 64 * KIB;
 	struct udmabuf_create create = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = len };
 	struct host_buf h;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	uint8_t *mem;
 	int memfd, dev, fd;
 
@@ -467,7 +467,7 @@ static int case_udmabuf(struct ctx *c)
 static int expect_reg_error(struct ctx *c, const char *what, int fd, uint64_t offset,
 			    size_t len, uint64_t iova, int access, int want)
 {
-	struct ibv_mr *mr = p2pmr_reg_dmabuf_mr(c->loop.pd, offset, len, iova, fd, access);
+	struct p2pmr_mr *mr = p2pmr_reg_dmabuf_mr(c->loop.pd, offset, len, iova, fd, access);
 	struct p2pmr_mr_keys keys;
 	int ret;
 
@@ -808,7 +808,7 @@ struct reg_counts {
 static int reg_dereg(struct verbs_loop *l, int fd, size_t len, bool lib, int *dereg)
 {
 	struct p2pmr_mr_keys keys;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	int ret;
 
 	if (lib) {
@@ -1280,7 +1280,7 @@ static int readonly_child(struct ctx *c, int sock)
 	size_t len = 64 * KIB;
 	uint64_t *want = malloc(len);
 	struct p2pmr_mr_keys keys;
-	struct ibv_mr *ro_mr, *rw_mr;
+	struct p2pmr_mr *ro_mr, *rw_mr;
 	struct host_buf h;
 	char what[64];
 	unsigned int i;

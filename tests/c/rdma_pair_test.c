@@ -208,7 +208,7 @@ static int run_server(const struct opts *o)
 	uint64_t iova = IOVA_BASE + o->offset;
 	char line[LINE_MAX_LEN];
 	struct p2pmr_device *dev;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	struct side s;
 	struct peer p;
 	int fd;
@@ -225,8 +225,8 @@ static int run_server(const struct opts *o)
 	fprintf(stderr, "server: %s BAR%u+0x%" PRIx64 " (%" PRIu64 " KiB) registered through %s: rkey 0x%x, iova 0x%" PRIx64 "\n",
 		o->device, o->bar, o->offset, o->length / KIB,
 		p2pmr_mr_is_fallback(mr) ? "UVERBS_METHOD_REG_DMABUF_MR" : "ibv_reg_dmabuf_mr",
-		mr->rkey, iova);
-	if (trade_info(&s, mr->rkey, iova, o->length, &p) || connect_peer(&s, o, &p))
+		mr->rkey, mr->iova);
+	if (trade_info(&s, mr->rkey, mr->iova, o->length, &p) || connect_peer(&s, o, &p))
 		return 1;
 	if (read_line(line, "the client's \"done\""))
 		return 1;

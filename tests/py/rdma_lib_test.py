@@ -82,6 +82,8 @@ def check_mr(mr, fallback):
     print('MR: handle %d lkey %#x rkey %#x length %d iova %#x fallback %s'
           % (mr.handle, mr.lkey, mr.rkey, mr.length, mr.iova, mr.is_fallback))
     expect(mr.length == MIB and mr.iova == 0, 'expected length 1 MiB at iova 0')
+    expect((mr.provider_mr is None) == mr.is_fallback,
+           'expected a provider MR exactly when not a fallback, got %r' % mr.provider_mr)
     if fallback is not None:
         expect(mr.is_fallback == fallback, 'expected fallback %s' % fallback)
 

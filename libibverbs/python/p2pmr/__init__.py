@@ -92,10 +92,6 @@ def _declare(lib):
         'p2pmr_dmabuf_export': (c.c_int, [c.c_void_p, c.c_uint, c.POINTER(_Range), c.c_uint,
                                           c.POINTER(c.c_int)]),
         'p2pmr_dmabuf_size': (c.c_int, [c.c_int, c.POINTER(c.c_uint64)]),
-        'p2pmr_reg_dmabuf_mr': (c.c_void_p, [c.c_void_p, c.c_uint64, c.c_size_t, c.c_uint64,
-                                             c.c_int, c.c_int]),
-        'p2pmr_dereg_mr': (c.c_int, [c.c_void_p]),
-        'p2pmr_mr_is_fallback': (c.c_bool, [c.c_void_p]),
         'p2pmr_uverbs_reg_dmabuf_mr': (c.c_int, [c.c_int, c.c_uint32, c.c_uint64, c.c_uint64,
                                                  c.c_uint64, c.c_int, c.c_int,
                                                  c.POINTER(_MrKeys)]),
@@ -305,7 +301,10 @@ class DmaBufMR(_Closing):
     does not give the ibv_pd address, so the C entry point cannot be used.)
 
     Close the MR before its PD and Context (or use it in a with block).
-    Attributes: lkey, rkey, handle, length, iova, offset, is_fallback.
+    Attributes, as struct p2pmr_mr in C: lkey, rkey, handle, length, iova,
+    offset, is_fallback; provider_mr is pyverbs' MR when the provider
+    registered it (None on the fallback), like p2pmr_mr_ibv_mr(): it
+    belongs to this object, which closes it.
     """
 
     def __init__(self, pd, dmabuf, offset=0, length=None, iova=None,
@@ -358,6 +357,10 @@ class DmaBufMR(_Closing):
                                                ctypes.byref(keys)))
         self._cmd_fd = self._ctx.cmd_fd
         self.handle, self.lkey, self.rkey = keys.handle, keys.lkey, keys.rkey
+
+    @property
+    def provider_mr(self):
+        return self._provider_mr
 
     def close(self):
         if self._provider_mr is not None:
