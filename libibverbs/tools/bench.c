@@ -26,6 +26,7 @@
 #include "p2pmr.h"
 #include "bench.h"
 #include "rdma_loop.h"
+#include "rdma_opts.h"
 #include "sizes.h"
 
 enum bench_op { OP_WRITE, OP_READ, OP_SEND, OP_COUNT };
@@ -42,9 +43,7 @@ static const char *const mem_names[MEM_KINDS] = { "host", "bar" };
 struct bench_opts {
 	const char *pci;
 	int bar;			/* -1: not given */
-	const char *ib_dev;
-	uint8_t port;
-	int gid_index;
+	struct rdma_opts rdma;
 	unsigned int ops;		/* bit per enum bench_op */
 	bool mem[MEM_KINDS];
 	struct size_list sizes;
@@ -77,14 +76,16 @@ struct bench {
 
 void bench_usage(FILE *out)
 {
+	struct rdma_opts defaults;
+
+	rdma_opts_init(&defaults, NULL);
 	fprintf(out,
 		"usage: p2pmr bench [PCI] --bar N [options]\n"
 		"  RDMA operations on a target MR in BAR N of PCI (exported as a dma-buf)\n"
 		"  and on one in host memory, side by side, plus MR registration time.\n"
-		"  -b, --bar N            the BAR (needed unless --mem host)\n"
-		"  -d, --ib-dev NAME      RDMA device (default: the first one)\n"
-		"  -i, --ib-port N        its port (default 1)\n"
-		"  -g, --gid-index N      GID used to reach the port itself (default 0)\n"
+		"  -b, --bar N            the BAR (needed unless --mem host)\n");
+	rdma_opts_usage(out, &defaults);
+	fprintf(out,
 		"      --ops LIST         of write, read, send (default all)\n"
 		"      --sizes LIST       message sizes (default 64-1M: 64, 256, ..., 1M)\n"
 		"  -n, --iters N          operations per size, memory and test (default 1000)\n"
@@ -135,9 +136,9 @@ enum { OPT_OPS = 256, OPT_SIZES, OPT_REG_SIZES, OPT_MEM, OPT_VERIFY, OPT_DEPTH }
 
 static const struct option bench_long_opts[] = {
 	{ "bar", required_argument, NULL, 'b' },
-	{ "ib-dev", required_argument, NULL, 'd' },
-	{ "ib-port", required_argument, NULL, 'i' },
-	{ "gid-index", required_argument, NULL, 'g' },
+	RDMA_OPT_IB_DEV,
+	RDMA_OPT_IB_PORT,
+	RDMA_OPT_GID_INDEX,
 	{ "iters", required_argument, NULL, 'n' },
 	{ "ops", required_argument, NULL, OPT_OPS },
 	{ "sizes", required_argument, NULL, OPT_SIZES },
@@ -159,25 +160,16 @@ static int bad_option(const char *name, const char *value)
 static int parse_one(struct bench_opts *o, int c, const char *arg)
 {
 	unsigned int v, mask;
+	int ret;
 
+	ret = rdma_opt(&o->rdma, c, arg, "p2pmr bench");
+	if (ret != ENOENT)
+		return ret ? 2 : 0;
 	switch (c) {
 	case 'b':
 		if (parse_uint(arg, P2PMR_MAX_BARS - 1, &v))
 			return bad_option("BAR", arg);
 		o->bar = v;
-		return 0;
-	case 'd':
-		o->ib_dev = arg;
-		return 0;
-	case 'i':
-		if (parse_uint(arg, 255, &v) || !v)
-			return bad_option("port", arg);
-		o->port = v;
-		return 0;
-	case 'g':
-		if (parse_uint(arg, 255, &v))
-			return bad_option("GID index", arg);
-		o->gid_index = v;
 		return 0;
 	case 'n':
 		if (parse_uint(arg, 100000000, &o->iters) || !o->iters)
@@ -240,13 +232,15 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv)
 {
 	int c, ret;
 
-	*o = (struct bench_opts){ .bar = -1, .port = 1, .iters = 1000, .depth = 32,
+	*o = (struct bench_opts){ .bar = -1, .iters = 1000, .depth = 32,
 				  .ops = (1u << OP_COUNT) - 1,
 				  .mem = { [MEM_HOST] = true, [MEM_BAR] = true } };
+	rdma_opts_init(&o->rdma, NULL);
 	parse_size_list("64-1M", &o->sizes);
 	parse_size_list("64K-1G", &o->reg_sizes);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:d:i:g:n:h", bench_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:n:h" RDMA_OPTS_SHORT, bench_long_opts,
+				NULL)) != -1) {
 		ret = parse_one(o, c, optarg);
 		if (ret)
 			return ret;
@@ -359,7 +353,7 @@ static int setup(struct bench *b)
 		if (ret)
 			return ret;
 	}
-	if (loop_open(&b->loop, b->opts.ib_dev, b->opts.port, b->opts.gid_index, b->opts.depth)) {
+	if (loop_open(&b->loop, &b->opts.rdma, b->opts.depth)) {
 		fprintf(stderr, "p2pmr bench: %s\n", p2pmr_last_error());
 		return 1;
 	}
@@ -534,7 +528,7 @@ static int bench_data(struct bench *b)
 	for (op = 0; op < OP_COUNT; op++)
 		steps += (o->ops >> op & 1) * o->sizes.nr;
 	printf("\ndata path: %s port %u, %u operations per cell in %d interleaved rounds, depth %u\n",
-	       b->loop.dev_name, o->port, o->iters, BENCH_ROUNDS, o->depth);
+	       b->loop.dev_name, b->loop.port, o->iters, BENCH_ROUNDS, o->depth);
 	printf("%-5s  %6s  %11s  %11s  %8s  %11s  %11s  %8s\n", "op", "size", "host MB/s",
 	       "BAR MB/s", "BAR/host", "host lat us", "BAR lat us", "BAR/host");
 	for (op = 0; op < OP_COUNT; op++) {

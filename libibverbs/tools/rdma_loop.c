@@ -110,16 +110,15 @@ static int create_side(struct rdma_loop *loop, enum loop_side side)
 	return loop->qp[side] ? 0 : errno;
 }
 
-int loop_open(struct rdma_loop *loop, const char *dev_name, uint8_t port, int gid_index,
-	      unsigned int depth)
+int loop_open(struct rdma_loop *loop, const struct rdma_opts *rdma, unsigned int depth)
 {
 	int ret;
 
 	memset(loop, 0, sizeof(*loop));
-	loop->port = port;
-	loop->gid_index = gid_index;
+	loop->port = rdma->ib_port;
+	loop->gid_index = rdma->gid_index;
 	loop->depth = depth;
-	ret = open_named_device(loop, dev_name);
+	ret = open_named_device(loop, rdma->ib_dev);
 	if (ret)
 		return ret;
 	loop->pd = ibv_alloc_pd(loop->ctx);

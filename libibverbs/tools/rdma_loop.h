@@ -12,6 +12,8 @@
 
 #include <infiniband/verbs.h>
 
+#include "rdma_opts.h"
+
 enum loop_side { LOOP_REQUESTER, LOOP_RESPONDER, LOOP_SIDES };
 
 struct rdma_loop {
@@ -36,8 +38,7 @@ struct loop_counts {
  * message in p2pmr_last_error(): what failed and, where known, why and the
  * fix.
  */
-int loop_open(struct rdma_loop *loop, const char *dev_name, uint8_t port, int gid_index,
-	      unsigned int depth);
+int loop_open(struct rdma_loop *loop, const struct rdma_opts *rdma, unsigned int depth);
 void loop_close(struct rdma_loop *loop);
 
 int loop_post_send(struct rdma_loop *loop, enum ibv_wr_opcode opcode,

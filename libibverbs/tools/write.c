@@ -20,6 +20,7 @@
 
 #include "p2pmr.h"
 #include "rdma_loop.h"
+#include "rdma_opts.h"
 #include "sizes.h"
 #include "write.h"
 
@@ -33,9 +34,7 @@ struct write_opts {
 	uint64_t offset;
 	const char *text;
 	const char *file;		/* "-": standard input */
-	const char *ib_dev;
-	uint8_t port;
-	int gid_index;
+	struct rdma_opts rdma;
 	bool verify;
 };
 
@@ -56,6 +55,9 @@ struct writer {
 
 void write_usage(FILE *out)
 {
+	struct rdma_opts defaults;
+
+	rdma_opts_init(&defaults, NULL);
 	fprintf(out,
 		"usage: p2pmr write PCI --bar N [--offset O] (--text STRING | --file PATH) [options]\n"
 		"  RDMA WRITE the bytes, from a host memory MR, into BAR N of PCI at offset O\n"
@@ -64,10 +66,9 @@ void write_usage(FILE *out)
 		"  -b, --bar N            the BAR\n"
 		"  -o, --offset O         where in the BAR (any byte offset; default 0)\n"
 		"  -t, --text STRING      the bytes of STRING (no terminating NUL)\n"
-		"  -f, --file PATH        the bytes of a file ('-': standard input)\n"
-		"  -d, --ib-dev NAME      RDMA device (default: the first one)\n"
-		"  -i, --ib-port N        its port (default 1)\n"
-		"  -g, --gid-index N      GID used to reach the port itself (default 0)\n"
+		"  -f, --file PATH        the bytes of a file ('-': standard input)\n");
+	rdma_opts_usage(out, &defaults);
+	fprintf(out,
 		"      --verify           read the bytes back through VFIO mmap and compare\n");
 }
 
@@ -78,9 +79,9 @@ static const struct option write_long_opts[] = {
 	{ "offset", required_argument, NULL, 'o' },
 	{ "text", required_argument, NULL, 't' },
 	{ "file", required_argument, NULL, 'f' },
-	{ "ib-dev", required_argument, NULL, 'd' },
-	{ "ib-port", required_argument, NULL, 'i' },
-	{ "gid-index", required_argument, NULL, 'g' },
+	RDMA_OPT_IB_DEV,
+	RDMA_OPT_IB_PORT,
+	RDMA_OPT_GID_INDEX,
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
@@ -102,6 +103,9 @@ static int write_parse_one(struct write_opts *o, int c, const char *arg)
 	uint64_t v = 0;
 	int ret;
 
+	ret = rdma_opt(&o->rdma, c, arg, "p2pmr write");
+	if (ret != ENOENT)
+		return ret ? 2 : 0;
 	switch (c) {
 	case 'b':
 		ret = number_opt("BAR", arg, 0, P2PMR_MAX_BARS - 1, &v);
@@ -115,17 +119,6 @@ static int write_parse_one(struct write_opts *o, int c, const char *arg)
 	case 'f':
 		o->file = arg;
 		return 0;
-	case 'd':
-		o->ib_dev = arg;
-		return 0;
-	case 'i':
-		ret = number_opt("port", arg, 1, 255, &v);
-		o->port = v;
-		return ret;
-	case 'g':
-		ret = number_opt("GID index", arg, 0, 255, &v);
-		o->gid_index = v;
-		return ret;
 	case OPT_VERIFY:
 		o->verify = true;
 		return 0;
@@ -142,9 +135,11 @@ static int write_parse(struct write_opts *o, int argc, char **argv)
 {
 	int c, ret;
 
-	*o = (struct write_opts){ .bar = -1, .port = 1 };
+	*o = (struct write_opts){ .bar = -1 };
+	rdma_opts_init(&o->rdma, NULL);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:o:t:f:d:i:g:h", write_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:o:t:f:h" RDMA_OPTS_SHORT, write_long_opts,
+				NULL)) != -1) {
 		ret = write_parse_one(o, c, optarg);
 		if (ret)
 			return ret;
@@ -383,8 +378,7 @@ int write_main(int argc, char **argv)
 	ret = load_data(&w);
 	if (!ret)
 		ret = export_target(&w);
-	if (!ret && loop_open(&w.loop, w.opts.ib_dev, w.opts.port, w.opts.gid_index,
-			      WRITE_DEPTH)) {
+	if (!ret && loop_open(&w.loop, &w.opts.rdma, WRITE_DEPTH)) {
 		fprintf(stderr, "p2pmr write: %s\n", p2pmr_last_error());
 		ret = EIO;
 	}

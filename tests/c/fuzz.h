@@ -21,6 +21,7 @@
 #include <infiniband/verbs.h>
 
 #include "p2pmr.h"
+#include "rdma_opts.h"
 #include "verbs_loop.h"
 
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
@@ -147,10 +148,9 @@ struct fuzz {
 	/* options */
 	const char *addr;
 	const char *file;
-	const char *ibdev;
+	struct rdma_opts rdma;	/* --ib-dev, --gid-index */
 	const char *importer;	/* another PCI device for the test importer */
 	unsigned int bar;
-	int gid;
 	unsigned int threads;
 	unsigned int seconds;
 	unsigned int watchdog;

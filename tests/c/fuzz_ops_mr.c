@@ -41,9 +41,9 @@ int fz_thread_verbs_open(struct fuzz_thread *t)
 				      FUZZ_ACCESS_ALL);
 	if (!t->host_mr || !t->check_host_mr)
 		return -errno;
-	ret = loop_open_pd(&t->loop, f->pd[PD_MAIN], f->gid);
+	ret = loop_open_pd(&t->loop, f->pd[PD_MAIN], f->rdma.gid_index);
 	if (!ret)
-		ret = loop_open_pd(&t->check_loop, f->pd[PD_CHECK], f->gid);
+		ret = loop_open_pd(&t->check_loop, f->pd[PD_CHECK], f->rdma.gid_index);
 	t->loop_ok = t->check_loop_ok = !ret;
 	return ret;
 }

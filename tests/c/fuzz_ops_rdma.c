@@ -275,7 +275,7 @@ static void __attribute__((noreturn)) fork_child(struct fuzz *f, int fd, const s
 	close_others(keep, 3);
 	if (write(ready, "c", 1) != 1)
 		_exit(EPIPE);
-	ret = loop_open(&l, f->ibdev, f->gid);
+	ret = loop_open(&l, f->rdma.ib_dev, f->rdma.gid_index);
 	if (ret)
 		_exit(-ret);
 	buf = aligned_alloc(f->page, FUZZ_HOST_LEN);

@@ -9,12 +9,12 @@
  * docs/rxe-dmabuf-mr.md, and traffic must resume once the BAR is back.
  *
  *   rdma-dmabuf-test --list
- *   rdma-dmabuf-test CASE --device BDF [--bar N] [--file F] [--ibdev NAME]
- *                    [--gid N] [--seconds S]
+ *   rdma-dmabuf-test CASE --device BDF [--bar N] [--file F] [--ib-dev NAME]
+ *                    [--gid-index N] [--seconds S]
  *
- *   --device  the exporting device (bound to vfio-pci)
- *   --file    the host file backing the BAR (ivshmem), to check bytes
- *   --ibdev   the RDMA device (default rxe0); --gid its GID index (0)
+ *   --device     the exporting device (bound to vfio-pci)
+ *   --file       the host file backing the BAR (ivshmem), to check bytes
+ *   --ib-dev     the RDMA device (default rxe0); --gid-index its GID (0)
  * Exit status 0 when the case holds.
  */
 #define _GNU_SOURCE	/* memfd_create */
@@ -45,6 +45,7 @@
 #include "kcounts.h"
 #include "p2pmr.h"
 #include "pattern.h"
+#include "rdma_opts.h"
 #include "rxe_flush.h"
 #include "unpriv.h"
 #include "verbs_loop.h"
@@ -60,8 +61,7 @@
 struct ctx {
 	const char *addr;
 	const char *file;
-	const char *ibdev;
-	int gid;
+	struct rdma_opts rdma;	/* --ib-dev, --gid-index */
 	int seconds;
 	unsigned int bar;
 	uint64_t page;
@@ -723,7 +723,7 @@ static int case_revoke_mid_traffic(struct ctx *c)
 static int count_baseline(struct ctx *c, int *bufs, int *mrs)
 {
 	*bufs = count_dmabufs();
-	*mrs = count_mrs(c->ibdev);
+	*mrs = count_mrs(c->rdma.ib_dev);
 	if (*bufs < 0 || *mrs < 0)
 		return fail("cannot count dma-bufs (debugfs) or MRs (rdma resource show)");
 	return 0;
@@ -735,12 +735,12 @@ static int expect_counts(struct ctx *c, int bufs, int mrs, const char *when)
 	int tries;
 
 	for (tries = 0; tries < 100; tries++) {
-		if (count_dmabufs() == bufs && count_mrs(c->ibdev) == mrs)
+		if (count_dmabufs() == bufs && count_mrs(c->rdma.ib_dev) == mrs)
 			return 0;
 		usleep(100 * 1000);
 	}
 	return fail("%s: %d dma-bufs (%d before), %d MRs (%d before)", when, count_dmabufs(),
-		    bufs, count_mrs(c->ibdev), mrs);
+		    bufs, count_mrs(c->rdma.ib_dev), mrs);
 }
 
 /*
@@ -764,7 +764,7 @@ static int case_killed_process(struct ctx *c)
 		struct host_buf h;
 		struct bar_buf b;
 
-		if (loop_open(&c->loop, c->ibdev, c->gid) || host_buf_new(c, 64 * KIB, &h) || bar_buf_new(c, 13 * MIB, 64 * KIB, &b))
+		if (loop_open(&c->loop, c->rdma.ib_dev, c->rdma.gid_index) || host_buf_new(c, 64 * KIB, &h) || bar_buf_new(c, 13 * MIB, 64 * KIB, &b))
 			_exit(1);
 		if (write(pipefd[1], "r", 1) != 1)
 			_exit(1);
@@ -1118,7 +1118,7 @@ static int device_close_registrar(struct ctx *c, int sock)
 
 	/* Only the owner may hold the device: its close must be the last. */
 	p2pmr_device_close(c->dev);
-	if (loop_open(&c->loop, c->ibdev, c->gid))
+	if (loop_open(&c->loop, c->rdma.ib_dev, c->rdma.gid_index))
 		return 1;
 	for (i = 0;; i++) {
 		if (fd < 0 || poll(&pfd, 1, 0) > 0) {
@@ -1290,7 +1290,7 @@ static int readonly_child(struct ctx *c, int sock)
 	CHECK_OK(fds_recv(sock, fds, 2));
 	printf("child: uid %d, no capabilities, got a read-only and a read-write dma-buf\n",
 	       getuid());
-	CHECK_OK(loop_open(&c->loop, c->ibdev, c->gid));
+	CHECK_OK(loop_open(&c->loop, c->rdma.ib_dev, c->rdma.gid_index));
 	for (i = 0; i < sizeof(writers) / sizeof(writers[0]); i++) {
 		snprintf(what, sizeof(what), "%s on a read-only dma-buf", writers[i].what);
 		if (expect_reg_error(c, what, fds[0], 0, len, IOVA_BASE, writers[i].access,
@@ -1334,8 +1334,8 @@ static int case_readonly_export(struct ctx *c)
 	bar_write(c, RO_OFFSET, want, len);
 	CHECK_OK(export_mode(c, RO_OFFSET, len, O_RDONLY | O_CLOEXEC, &fds[0]));
 	CHECK_OK(export_mode(c, RW_OFFSET, len, O_RDWR | O_CLOEXEC, &fds[1]));
-	if (uverbs_path(c->ibdev, uverbs, sizeof(uverbs)))
-		return fail("no uverbs device for %s", c->ibdev);
+	if (uverbs_path(c->rdma.ib_dev, uverbs, sizeof(uverbs)))
+		return fail("no uverbs device for %s", c->rdma.ib_dev);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return fail("socketpair: %s", strerror(errno));
 	/* Nobody needs the verbs device: opened up for the child only. */
@@ -1544,21 +1544,21 @@ static const struct test_case cases[] = {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: rdma-dmabuf-test --list | CASE --device BDF [--bar N] [--file F] [--ibdev NAME] [--gid N] [--seconds S]\n");
+	fprintf(stderr, "usage: rdma-dmabuf-test --list | CASE --device BDF [--bar N] [--file F] [--ib-dev NAME] [--gid-index N] [--seconds S]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "device", required_argument, NULL, 'd' },
+		{ "device", required_argument, NULL, 'D' },
 		{ "bar", required_argument, NULL, 'b' },
 		{ "file", required_argument, NULL, 'f' },
-		{ "ibdev", required_argument, NULL, 'i' },
-		{ "gid", required_argument, NULL, 'g' },
+		RDMA_OPT_IB_DEV,
+		RDMA_OPT_GID_INDEX,
 		{ "seconds", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ctx c = { .bar = 2, .ibdev = "rxe0", .seconds = 10 };
+	struct ctx c = { .bar = 2, .seconds = 10 };
 	const struct test_case *tc = NULL;
 	void *map;
 	int opt, ret;
@@ -1567,13 +1567,17 @@ int main(int argc, char **argv)
 		CASES_PRINT(cases);
 		return 0;
 	}
+	rdma_opts_init(&c.rdma, "rxe0");
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		ret = rdma_opt(&c.rdma, opt, optarg, "rdma-dmabuf-test");
+		if (ret == EINVAL)
+			return 2;
+		if (!ret)
+			continue;
 		switch (opt) {
-		case 'd': c.addr = optarg; break;
+		case 'D': c.addr = optarg; break;
 		case 'b': c.bar = atoi(optarg); break;
 		case 'f': c.file = optarg; break;
-		case 'i': c.ibdev = optarg; break;
-		case 'g': c.gid = atoi(optarg); break;
 		case 's': c.seconds = atoi(optarg); break;
 		default: usage(); return 2;
 		}
@@ -1589,7 +1593,7 @@ int main(int argc, char **argv)
 	if (p2pmr_bar_mmap(c.dev, c.bar, &map, &c.bar_len))
 		return fail("%s", p2pmr_last_error());
 	c.bar_map = map;
-	if (!tc->own_loop && loop_open(&c.loop, c.ibdev, c.gid))
+	if (!tc->own_loop && loop_open(&c.loop, c.rdma.ib_dev, c.rdma.gid_index))
 		return 1;
 	ret = tc->fn(&c);
 	loop_close(&c.loop);
