@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * libp2pmr: RDMA memory regions over PCI device memory (BARs) owned by a
- * userspace driver through VFIO.
+ * userspace driver through VFIO; libp2pmr(7) is the overview.
  *
  * Conventions, those of libibverbs: calls shaped like verbs behave like
  * verbs.

@@ -17,7 +17,8 @@ where there is one, the fix (p2pmr_last_error()).
 
 The library is found through, in order: $P2PMR_LIB; the path CMake wrote
 into _config.py (the build tree's lib/ for the copy in build/cmake/python,
-the installed library for the installed module); libp2pmr.so.0.
+the installed library for the installed module); its soname, also from
+_config.py, through the loader's search path.
 """
 import ctypes
 import errno
@@ -65,15 +66,12 @@ class _MrKeys(ctypes.Structure):
 
 
 def _library_path():
+    from . import _config
     if os.environ.get('P2PMR_LIB'):
         return os.environ['P2PMR_LIB']
-    try:
-        from . import _config
-        if os.path.exists(_config.LIBRARY):
-            return _config.LIBRARY
-    except ImportError:
-        pass
-    return 'libp2pmr.so.0'
+    if os.path.exists(_config.LIBRARY):
+        return _config.LIBRARY
+    return _config.SONAME
 
 
 def _declare(lib):
