@@ -5,10 +5,11 @@
  *
  * Conventions, those of libibverbs: calls shaped like verbs behave like
  * verbs.
- *  - A call that returns a pointer returns NULL with errno set on failure
- *    (as ibv_reg_mr()).
- *  - A call that returns int returns 0 on success or a positive errno
- *    value (as ibv_dereg_mr() and ibv_modify_qp()).
+ *  - A call that can fail and returns a pointer returns NULL with errno
+ *    set on failure (as ibv_reg_mr()).
+ *  - A call that can fail and returns int returns 0 on success or a
+ *    positive errno value (as ibv_dereg_mr() and ibv_modify_qp()).
+ *    (Accessors that cannot fail return what they name: p2pmr_device_fd().)
  *  - A predicate returns bool, true for yes (p2pmr_dmabuf_supported()).
  *  - Every failure leaves a message for the calling thread in
  *    p2pmr_last_error(): it names the cause and, where there is one, the
