@@ -13,9 +13,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <linux/vfio.h>
+
 #include "p2pmr.h"
 #include "p2pmr_private.h"
-#include "vfio_dmabuf_uapi.h"
 
 #define NO_FEATURE_HINT \
 	"this kernel cannot export VFIO BARs as dma-bufs: VFIO_DEVICE_FEATURE_DMA_BUF needs Linux 6.19 or the p2pmr kernel series"
@@ -23,10 +24,11 @@
 /**
  * p2pmr_dmabuf_supported() - can @dev export its BARs as dma-bufs?
  *
- * Return: 0 if the kernel offers VFIO_DEVICE_FEATURE_DMA_BUF for @dev,
- * -EOPNOTSUPP if it does not, another negative errno if the probe failed.
+ * Return: true if the kernel offers VFIO_DEVICE_FEATURE_DMA_BUF for @dev;
+ * false if it does not (errno EOPNOTSUPP) or the probe failed (its errno),
+ * with p2pmr_last_error() saying which.
  */
-int p2pmr_dmabuf_supported(struct p2pmr_device *dev)
+bool p2pmr_dmabuf_supported(struct p2pmr_device *dev)
 {
 	struct vfio_device_feature probe = {
 		.argsz = sizeof(probe),
@@ -36,11 +38,13 @@ int p2pmr_dmabuf_supported(struct p2pmr_device *dev)
 
 	p2pmr_clear_error();
 	if (!ioctl(p2pmr_device_fd(dev), VFIO_DEVICE_FEATURE, &probe))
-		return 0;
+		return true;
 	if (errno == ENOTTY || errno == EOPNOTSUPP)
-		return p2pmr_fail(EOPNOTSUPP, NO_FEATURE_HINT);
-	return p2pmr_fail(errno, "probing VFIO_DEVICE_FEATURE_DMA_BUF on %s failed",
-			  p2pmr_device_pci_addr(dev));
+		p2pmr_set_error(EOPNOTSUPP, NO_FEATURE_HINT);
+	else
+		p2pmr_set_error(errno, "probing VFIO_DEVICE_FEATURE_DMA_BUF on %s failed",
+				p2pmr_device_pci_addr(dev));
+	return false;
 }
 
 /* After an EINVAL from the kernel: name the first range that is wrong. */
@@ -53,34 +57,34 @@ static int explain_einval(struct p2pmr_device *dev, unsigned int bar,
 	unsigned int i;
 
 	if (p2pmr_device_bar_info(dev, bar, &info))
-		return -EINVAL;
+		return EINVAL;	/* with the message of why @bar is not a BAR */
 	if (!info.size || !info.is_memory)
-		return p2pmr_fail(EINVAL, "BAR %u of %s is %s: only memory BARs can be exported",
-				  bar, p2pmr_device_pci_addr(dev),
-				  info.size ? "an I/O BAR" : "not implemented");
+		return p2pmr_set_error(EINVAL, "BAR %u of %s is %s: only memory BARs can be exported",
+				       bar, p2pmr_device_pci_addr(dev),
+				       info.size ? "an I/O BAR" : "not implemented");
 	for (i = 0; i < nr_ranges; i++) {
 		const struct p2pmr_range *r = &ranges[i];
 
 		if (!r->length)
-			return p2pmr_fail(EINVAL, "range %u has length 0", i);
+			return p2pmr_set_error(EINVAL, "range %u has length 0", i);
 		if (r->offset % page || r->length % page)
-			return p2pmr_fail(EINVAL,
-					  "range %u (offset 0x%" PRIx64 ", length 0x%" PRIx64
-					  ") is not aligned to the %" PRIu64 "-byte page",
-					  i, r->offset, r->length, page);
+			return p2pmr_set_error(EINVAL,
+					       "range %u (offset 0x%" PRIx64 ", length 0x%" PRIx64
+					       ") is not aligned to the %" PRIu64 "-byte page",
+					       i, r->offset, r->length, page);
 		if (r->offset > info.size || r->length > info.size - r->offset)
-			return p2pmr_fail(EINVAL,
-					  "range %u (offset 0x%" PRIx64 ", length 0x%" PRIx64
-					  ") ends past BAR %u of %s, which has 0x%" PRIx64 " bytes",
-					  i, r->offset, r->length, bar, p2pmr_device_pci_addr(dev),
-					  info.size);
+			return p2pmr_set_error(EINVAL,
+					       "range %u (offset 0x%" PRIx64 ", length 0x%" PRIx64
+					       ") ends past BAR %u of %s, which has 0x%" PRIx64 " bytes",
+					       i, r->offset, r->length, bar, p2pmr_device_pci_addr(dev),
+					       info.size);
 		if (__builtin_add_overflow(total, r->length, &total) || total >> 63)
-			return p2pmr_fail(EINVAL,
-					  "the lengths of the ranges add up to 2^63 bytes or more (at range %u)",
-					  i);
+			return p2pmr_set_error(EINVAL,
+					       "the lengths of the ranges add up to 2^63 bytes or more (at range %u)",
+					       i);
 	}
-	return p2pmr_fail(EINVAL, "the kernel refused the %u range(s) of BAR %u of %s",
-			  nr_ranges, bar, p2pmr_device_pci_addr(dev));
+	return p2pmr_set_error(EINVAL, "the kernel refused the %u range(s) of BAR %u of %s",
+			       nr_ranges, bar, p2pmr_device_pci_addr(dev));
 }
 
 /**
@@ -91,10 +95,10 @@ static int explain_einval(struct p2pmr_device *dev, unsigned int bar,
  *          concatenation, in this order
  * @fdp: the dma-buf fd (read-write, close-on-exec) on success
  *
- * Return: 0, or a negative errno with p2pmr_last_error() saying why:
- * -EINVAL for a bad range (the message names it), -ENODEV for a BAR that
- * cannot be exported, -EOPNOTSUPP when the kernel lacks the feature or the
- * BAR has no peer-to-peer provider.
+ * Return: 0, or an errno with p2pmr_last_error() saying why: EINVAL for a
+ * bad range (the message names it), ENODEV for a BAR that cannot be
+ * exported, EOPNOTSUPP when the kernel lacks the feature or the BAR has no
+ * peer-to-peer provider.
  */
 int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
 			const struct p2pmr_range *ranges, unsigned int nr_ranges,
@@ -108,11 +112,11 @@ int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
 
 	p2pmr_clear_error();
 	if (!nr_ranges)
-		return p2pmr_fail(EINVAL, "no range to export");
+		return p2pmr_set_error(EINVAL, "no range to export");
 	argsz = sizeof(*hdr) + sizeof(*req) + nr_ranges * sizeof(req->dma_ranges[0]);
 	hdr = calloc(1, argsz);
 	if (!hdr)
-		return p2pmr_fail(ENOMEM, "out of memory");
+		return p2pmr_set_error(ENOMEM, "out of memory");
 	hdr->argsz = argsz;
 	hdr->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
 	req = (struct vfio_device_feature_dma_buf *)hdr->data;
@@ -134,35 +138,35 @@ int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
 	}
 	switch (err) {
 	case ENOTTY:
-		return p2pmr_fail(EOPNOTSUPP, NO_FEATURE_HINT);
+		return p2pmr_set_error(EOPNOTSUPP, NO_FEATURE_HINT);
 	case EINVAL:
 	case EOVERFLOW:
 		return explain_einval(dev, bar, ranges, nr_ranges);
 	case ENODEV:
-		return p2pmr_fail(ENODEV, "BAR %u of %s cannot be exported (not a memory BAR 0..5)",
-				  bar, p2pmr_device_pci_addr(dev));
+		return p2pmr_set_error(ENODEV, "BAR %u of %s cannot be exported (not a memory BAR 0..5)",
+				       bar, p2pmr_device_pci_addr(dev));
 	case EOPNOTSUPP:
-		return p2pmr_fail(EOPNOTSUPP,
-				  "BAR %u of %s has no peer-to-peer DMA provider (kernel without CONFIG_PCI_P2PDMA?)",
-				  bar, p2pmr_device_pci_addr(dev));
+		return p2pmr_set_error(EOPNOTSUPP,
+				       "BAR %u of %s has no peer-to-peer DMA provider (kernel without CONFIG_PCI_P2PDMA?)",
+				       bar, p2pmr_device_pci_addr(dev));
 	default:
-		return p2pmr_fail(err, "exporting BAR %u of %s as a dma-buf failed", bar,
-				  p2pmr_device_pci_addr(dev));
+		return p2pmr_set_error(err, "exporting BAR %u of %s as a dma-buf failed", bar,
+				       p2pmr_device_pci_addr(dev));
 	}
 }
 
-/* Find "key:\t<number>" in /proc/self/fdinfo/<fd>; -ENOENT if it is not there. */
+/* Find "key:\t<number>" in /proc/self/fdinfo/<fd>; ENOENT if it is not there. */
 static int fdinfo_number(int fd, const char *key, uint64_t *valp)
 {
 	char path[64], line[256];
 	size_t key_len = strlen(key);
-	int ret = -ENOENT;
+	int ret = ENOENT;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	f = fopen(path, "re");
 	if (!f)
-		return -errno;
+		return errno;
 	while (fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, key, key_len) && line[key_len] == ':') {
 			*valp = strtoull(line + key_len + 1, NULL, 0);
@@ -177,8 +181,8 @@ static int fdinfo_number(int fd, const char *key, uint64_t *valp)
 /**
  * p2pmr_dmabuf_size() - the size of the dma-buf behind @fd
  *
- * Return: 0 with the size in *@sizep; -EBADF if @fd is not open, -EINVAL
- * if it is not a dma-buf (its fdinfo has no exporter name).
+ * Return: 0 with the size in *@sizep; EBADF if @fd is not open, EINVAL if
+ * it is not a dma-buf (its fdinfo has no exporter name).
  */
 int p2pmr_dmabuf_size(int fd, uint64_t *sizep)
 {
@@ -187,14 +191,14 @@ int p2pmr_dmabuf_size(int fd, uint64_t *sizep)
 
 	p2pmr_clear_error();
 	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-		return p2pmr_fail(EBADF, "fd %d is not open", fd);
+		return p2pmr_set_error(EBADF, "fd %d is not open", fd);
 	/* Only dma-bufs show their exporter; "size" alone is not enough. */
 	ret = fdinfo_number(fd, "exp_name", &unused);
-	if (ret == -ENOENT)
-		return p2pmr_fail(EINVAL, "fd %d is not a dma-buf fd", fd);
+	if (ret == ENOENT)
+		return p2pmr_set_error(EINVAL, "fd %d is not a dma-buf fd", fd);
 	if (!ret)
 		ret = fdinfo_number(fd, "size", sizep);
 	if (ret)
-		return p2pmr_fail(-ret, "cannot read /proc/self/fdinfo/%d", fd);
+		return p2pmr_set_error(ret, "cannot read /proc/self/fdinfo/%d", fd);
 	return 0;
 }

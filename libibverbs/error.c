@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
-/* Per-thread error messages: every failing call says why. */
+/*
+ * Per-thread error messages: every failing call says why, and code built
+ * on libp2pmr (the p2pmr tool, bindings) records its own failures in the
+ * same place, so that one p2pmr_last_error() describes a whole call chain.
+ */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +14,7 @@
 
 static __thread char last_error[512];
 
-int p2pmr_fail(int err, const char *fmt, ...)
+int p2pmr_set_error(int err, const char *fmt, ...)
 {
 	va_list ap;
 	size_t n;
@@ -19,7 +24,8 @@ int p2pmr_fail(int err, const char *fmt, ...)
 	va_end(ap);
 	n = strlen(last_error);
 	snprintf(last_error + n, sizeof(last_error) - n, " (%s)", strerror(err));
-	return -err;
+	errno = err;
+	return err;
 }
 
 void p2pmr_clear_error(void)

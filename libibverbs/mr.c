@@ -1,75 +1,37 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /*
- * Memory regions over dma-bufs. ibv_reg_dmabuf_mr() first; when the
- * provider has no such op (EOPNOTSUPP without a syscall, as rxe in
- * rdma-core 44) the kernel's REG_DMABUF_MR method is called directly on
- * the context's command fd (uverbs_mr.c). Such a "fallback" MR is an ibv_mr
- * owned by this library, so p2pmr_dereg_mr() must know which MRs are ours:
- * it looks the pointer up in a list, never at the memory behind it.
+ * Memory regions over dma-bufs: struct p2pmr_mr.
+ *
+ * ibv_reg_dmabuf_mr() first. When the provider has no such op (EOPNOTSUPP
+ * without a syscall, as rxe in rdma-core 44), the kernel's REG_DMABUF_MR
+ * method is called directly on the context's command fd (uverbs_mr.c).
+ * Either way the caller gets a p2pmr_mr made here, never an ibv_mr that
+ * libibverbs did not make: such an MR would reach the provider's dereg
+ * through ibv_dereg_mr(), which frees memory the provider never allocated.
+ * The provider's ibv_mr, when there is one, belongs to the p2pmr_mr and
+ * goes with it in p2pmr_dereg_mr().
  *
  * P2PMR_FORCE_UVERBS=1 in the environment skips the provider, so that both
  * paths can be tested with one provider.
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <infiniband/verbs.h>
 
 #include "p2pmr.h"
 #include "p2pmr_private.h"
 
-struct fallback_mr {
-	struct ibv_mr mr;		/* what the caller holds */
-	struct fallback_mr *next;
+struct mr_obj {
+	struct p2pmr_mr mr;	/* what the caller holds */
+	struct ibv_mr *ibv_mr;	/* the provider's, or NULL: the kernel method's */
 };
 
-/* Protects fallback_mrs, the list of every live fallback MR. */
-static pthread_mutex_t fallback_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fallback_mr *fallback_mrs;
-
-static void fallback_add(struct fallback_mr *fmr)
+static struct mr_obj *to_obj(const struct p2pmr_mr *mr)
 {
-	pthread_mutex_lock(&fallback_lock);
-	fmr->next = fallback_mrs;
-	fallback_mrs = fmr;
-	pthread_mutex_unlock(&fallback_lock);
-}
-
-/* Unlink and return the fallback MR whose ibv_mr is @mr, or NULL. */
-static struct fallback_mr *fallback_take(const struct ibv_mr *mr)
-{
-	struct fallback_mr **link, *found = NULL;
-
-	pthread_mutex_lock(&fallback_lock);
-	for (link = &fallback_mrs; *link; link = &(*link)->next) {
-		if (&(*link)->mr == mr) {
-			found = *link;
-			*link = found->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&fallback_lock);
-	return found;
-}
-
-bool p2pmr_mr_is_fallback(const struct ibv_mr *mr)
-{
-	struct fallback_mr *fmr;
-	bool found = false;
-
-	pthread_mutex_lock(&fallback_lock);
-	for (fmr = fallback_mrs; fmr; fmr = fmr->next) {
-		if (&fmr->mr == mr) {
-			found = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&fallback_lock);
-	return found;
+	return (struct mr_obj *)((char *)mr - offsetof(struct mr_obj, mr));
 }
 
 static bool force_uverbs(void)
@@ -79,133 +41,50 @@ static bool force_uverbs(void)
 	return force && *force && strcmp(force, "0");
 }
 
-/* Which access bit combination the kernel refuses, if any. */
-int p2pmr_check_dmabuf_mr_access(int access)
+/*
+ * The provider's ibv_reg_dmabuf_mr(): 0, EOPNOTSUPP (the provider has no
+ * such op, or says so for the kernel: try the kernel method), or the
+ * errno of the refusal with the message.
+ */
+static int reg_provider(struct mr_obj *obj, uint64_t offset, int fd, int access)
 {
-	int allowed = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-		      IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC |
-		      P2PMR_ACCESS_FLUSH_GLOBAL | P2PMR_ACCESS_FLUSH_PERSISTENT |
-		      IBV_ACCESS_OPTIONAL_RANGE;
+	struct p2pmr_mr *mr = &obj->mr;
+	int err;
 
-	if (access & ~allowed)
-		return p2pmr_fail(EINVAL,
-				  "access flags 0x%x are not allowed for dma-buf MRs (allowed: local write, remote read, write, atomic, flush, relaxed ordering)",
-				  access & ~allowed);
-	if ((access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
-	    !(access & IBV_ACCESS_LOCAL_WRITE))
-		return p2pmr_fail(EINVAL,
-				  "remote write or atomic access needs IBV_ACCESS_LOCAL_WRITE too");
+	obj->ibv_mr = ibv_reg_dmabuf_mr(mr->pd, offset, mr->length, mr->iova, fd, access);
+	if (!obj->ibv_mr) {
+		err = errno;
+		return err == EOPNOTSUPP ? err :
+		       p2pmr_explain_dmabuf_mr(err, offset, mr->length, mr->iova, fd, access);
+	}
+	mr->handle = obj->ibv_mr->handle;
+	mr->lkey = obj->ibv_mr->lkey;
+	mr->rkey = obj->ibv_mr->rkey;
 	return 0;
 }
 
-/* Which of fd, offset, length, iova the kernel refuses, if any. */
-static int explain_range(uint64_t offset, uint64_t length, uint64_t iova, int fd)
+/* The kernel's method on the command fd (the uverbs fallback). */
+static int reg_uverbs(struct mr_obj *obj, uint64_t offset, int fd, int access,
+		      bool provider_tried)
 {
-	uint64_t page = sysconf(_SC_PAGESIZE), size;
+	struct p2pmr_mr *mr = &obj->mr;
+	struct p2pmr_mr_keys keys;
 	int ret;
 
-	ret = p2pmr_dmabuf_size(fd, &size);
+	ret = p2pmr_uverbs_reg_dmabuf_mr(mr->pd->context->cmd_fd, mr->pd->handle, offset,
+					 mr->length, mr->iova, fd, access, &keys);
+	if (ret == EOPNOTSUPP && provider_tried && !(access & P2PMR_ACCESS_FLUSH_PERSISTENT))
+		return p2pmr_set_error(EOPNOTSUPP,
+				       "the provider has no dma-buf MRs and the kernel refused this one: no "
+				       "dma-buf MRs in the kernel's driver (kernel without rxe dma-buf "
+				       "support?), or a buffer it cannot reach (VFIO ranges not contiguous "
+				       "in the BAR, for rxe)");
 	if (ret)
 		return ret;
-	if (!length)
-		return p2pmr_fail(EINVAL, "length 0: an MR needs at least one byte");
-	if (offset > size || length > size - offset)
-		return p2pmr_fail(EINVAL,
-				  "offset/length outside the dma-buf (offset 0x%" PRIx64 ", length 0x%"
-				  PRIx64 ", dma-buf fd %d has 0x%" PRIx64 " bytes)",
-				  offset, length, fd, size);
-	if ((offset ^ iova) & (page - 1))
-		return p2pmr_fail(EINVAL,
-				  "offset 0x%" PRIx64 " and iova 0x%" PRIx64 " must lie at the same place in a page",
-				  offset, iova);
-	if (iova + length < iova)
-		return p2pmr_fail(EINVAL,
-				  "iova 0x%" PRIx64 " + length 0x%" PRIx64 " wraps around the address space",
-				  iova, length);
+	mr->handle = keys.handle;
+	mr->lkey = keys.lkey;
+	mr->rkey = keys.rkey;
 	return 0;
-}
-
-int p2pmr_explain_dmabuf_mr(int err, uint64_t offset, uint64_t length, uint64_t iova,
-			    int fd, int access)
-{
-	int ret;
-
-	switch (err) {
-	case EOPNOTSUPP:
-		if (access & P2PMR_ACCESS_FLUSH_PERSISTENT)
-			return p2pmr_fail(err,
-					  "persistent flush access: the driver cannot make this dma-buf persistent (not persistent memory)");
-		return p2pmr_fail(err,
-				  "the kernel's RDMA driver cannot register this dma-buf: it lacks dma-buf MRs "
-				  "(kernel without rxe dma-buf support?) or cannot reach this buffer (a VFIO "
-				  "dma-buf of ranges not contiguous in the BAR has no CPU mapping for rxe)");
-	case EPROTONOSUPPORT:
-		return p2pmr_fail(err,
-				  "the kernel has no dma-buf MRs at all (UVERBS_METHOD_REG_DMABUF_MR needs Linux 5.12 or later)");
-	case EACCES:
-		return p2pmr_fail(err,
-				  "write access (local write, remote write or atomic) to a dma-buf not open for writing: export it read-write, or register it for remote read only");
-	case ENODEV:
-		return p2pmr_fail(err,
-				  "the dma-buf is revoked or its device is gone (memory decode off, reset, or the VFIO device closed?)");
-	case EBADF:
-	case EINVAL:
-		/* Which argument it was; the errno stays the kernel's. */
-		ret = explain_range(offset, length, iova, fd);
-		if (!ret)
-			ret = p2pmr_check_dmabuf_mr_access(access);
-		if (ret == -err)
-			return ret;
-		if (ret)
-			return p2pmr_fail(err,
-					  "the kernel refused the dma-buf MR, and fd %d has changed since (closed or replaced by another thread?)",
-					  fd);
-		return p2pmr_fail(err, "the kernel refused the dma-buf MR (PD handle wrong or PD of another context?)");
-	case ENOENT:
-		return p2pmr_fail(err, "no such PD handle in this verbs context");
-	default:
-		return p2pmr_fail(err, "registering the dma-buf MR failed");
-	}
-}
-
-static struct ibv_mr *mr_failed(int ret)
-{
-	errno = -ret;
-	return NULL;
-}
-
-static struct ibv_mr *reg_fallback(struct ibv_pd *pd, uint64_t offset, size_t length,
-				   uint64_t iova, int fd, int access, bool provider_tried)
-{
-	struct p2pmr_mr_keys keys;
-	struct fallback_mr *fmr;
-	int ret;
-
-	fmr = calloc(1, sizeof(*fmr));
-	if (!fmr)
-		return mr_failed(p2pmr_fail(ENOMEM, "out of memory"));
-	ret = p2pmr_uverbs_reg_dmabuf_mr(pd->context->cmd_fd, pd->handle, offset, length,
-					 iova, fd, access, &keys);
-	if (ret) {
-		free(fmr);
-		if (ret == -EOPNOTSUPP && provider_tried &&
-		    !(access & P2PMR_ACCESS_FLUSH_PERSISTENT))
-			p2pmr_fail(EOPNOTSUPP,
-				   "the provider has no dma-buf MRs and the kernel refused this one: no "
-				   "dma-buf MRs in the kernel's driver (kernel without rxe dma-buf "
-				   "support?), or a buffer it cannot reach (VFIO ranges not contiguous "
-				   "in the BAR, for rxe)");
-		return mr_failed(ret);
-	}
-	fmr->mr.context = pd->context;
-	fmr->mr.pd = pd;
-	fmr->mr.addr = (void *)(uintptr_t)iova;
-	fmr->mr.length = length;
-	fmr->mr.handle = keys.handle;
-	fmr->mr.lkey = keys.lkey;
-	fmr->mr.rkey = keys.rkey;
-	fallback_add(fmr);
-	return &fmr->mr;
 }
 
 /**
@@ -214,53 +93,69 @@ static struct ibv_mr *reg_fallback(struct ibv_pd *pd, uint64_t offset, size_t le
  * Return: the MR, or NULL with errno set and p2pmr_last_error() naming the
  * cause and the fix. Deregister it with p2pmr_dereg_mr().
  */
-struct ibv_mr *p2pmr_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
-				   uint64_t iova, int fd, int access)
+struct p2pmr_mr *p2pmr_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
+				     uint64_t iova, int fd, int access)
 {
 	bool provider_tried = false;
-	struct ibv_mr *mr;
+	struct mr_obj *obj;
+	int ret = EOPNOTSUPP;
 
 	p2pmr_clear_error();
 	if (!pd)
-		return mr_failed(p2pmr_fail(EINVAL, "no PD"));
+		return p2pmr_set_error(EINVAL, "no PD"), NULL;
+	/* Before registering: a registered MR must never lack its owner. */
+	obj = calloc(1, sizeof(*obj));
+	if (!obj)
+		return p2pmr_set_error(ENOMEM, "out of memory"), NULL;
+	obj->mr = (struct p2pmr_mr){ .pd = pd, .iova = iova, .length = length };
 	if (!force_uverbs()) {
-		mr = ibv_reg_dmabuf_mr(pd, offset, length, iova, fd, access);
-		if (mr)
-			return mr;
-		if (errno != EOPNOTSUPP)
-			return mr_failed(p2pmr_explain_dmabuf_mr(errno, offset, length, iova,
-								 fd, access));
+		ret = reg_provider(obj, offset, fd, access);
 		provider_tried = true;
 	}
-	return reg_fallback(pd, offset, length, iova, fd, access, provider_tried);
+	if (ret == EOPNOTSUPP)
+		ret = reg_uverbs(obj, offset, fd, access, provider_tried);
+	if (ret) {
+		free(obj);
+		errno = ret;
+		return NULL;
+	}
+	return &obj->mr;
 }
 
 /**
- * p2pmr_dereg_mr() - deregister an MR of p2pmr_reg_dmabuf_mr()
+ * p2pmr_dereg_mr() - deregister an MR of p2pmr_reg_dmabuf_mr(), and free it
  *
- * Return: 0, or a negative errno; the MR stays valid on failure.
+ * Return: 0, or an errno (as ibv_dereg_mr()); the MR stays valid on failure.
  */
-int p2pmr_dereg_mr(struct ibv_mr *mr)
+int p2pmr_dereg_mr(struct p2pmr_mr *mr)
 {
-	struct fallback_mr *fmr;
+	struct mr_obj *obj;
 	int ret;
 
 	p2pmr_clear_error();
 	if (!mr)
-		return p2pmr_fail(EINVAL, "no MR");
-	fmr = fallback_take(mr);
-	if (!fmr) {
-		ret = ibv_dereg_mr(mr);
+		return p2pmr_set_error(EINVAL, "no MR");
+	obj = to_obj(mr);
+	if (obj->ibv_mr) {
+		ret = ibv_dereg_mr(obj->ibv_mr);
 		if (ret)
-			return p2pmr_fail(ret > 0 ? ret : errno, "ibv_dereg_mr failed");
-		return 0;
+			return p2pmr_set_error(ret, "ibv_dereg_mr of MR handle %u failed",
+					       mr->handle);
+	} else {
+		ret = p2pmr_uverbs_dereg_mr(mr->pd->context->cmd_fd, mr->handle);
+		if (ret)
+			return ret;
 	}
-	/* Unlinked meanwhile: deregistering one MR twice at once is a bug anyway. */
-	ret = p2pmr_uverbs_dereg_mr(mr->context->cmd_fd, mr->handle);
-	if (ret) {
-		fallback_add(fmr);
-		return ret;
-	}
-	free(fmr);
+	free(obj);
 	return 0;
+}
+
+bool p2pmr_mr_is_fallback(const struct p2pmr_mr *mr)
+{
+	return !to_obj(mr)->ibv_mr;
+}
+
+struct ibv_mr *p2pmr_mr_ibv_mr(const struct p2pmr_mr *mr)
+{
+	return to_obj(mr)->ibv_mr;
 }

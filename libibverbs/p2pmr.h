@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * libp2pmr: RDMA memory regions over PCI device memory (BARs) owned by a
- * userspace driver through VFIO.
+ * userspace driver through VFIO; libp2pmr(7) is the overview.
  *
- * Conventions: functions that can fail return 0 or a negative errno value
- * and leave a message for the calling thread in p2pmr_last_error(); the
- * message names the cause and, where there is one, the fix.
+ * Conventions, those of libibverbs: calls shaped like verbs behave like
+ * verbs.
+ *  - A call that can fail and returns a pointer returns NULL with errno
+ *    set on failure (as ibv_reg_mr()).
+ *  - A call that can fail and returns int returns 0 on success or a
+ *    positive errno value (as ibv_dereg_mr() and ibv_modify_qp()).
+ *    (Accessors that cannot fail return what they name: p2pmr_device_fd().)
+ *  - A predicate returns bool, true for yes (p2pmr_dmabuf_supported()).
+ *  - Every failure leaves a message for the calling thread in
+ *    p2pmr_last_error(): it names the cause and, where there is one, the
+ *    fix. Code built on libp2pmr records its own failures there with
+ *    p2pmr_set_error(), so that one message tells a whole call chain.
  */
 #ifndef P2PMR_H
 #define P2PMR_H
@@ -66,7 +75,7 @@ struct p2pmr_range {
 	uint64_t length;	/* page aligned, not 0 */
 };
 
-int p2pmr_dmabuf_supported(struct p2pmr_device *dev);
+bool p2pmr_dmabuf_supported(struct p2pmr_device *dev);
 int p2pmr_dmabuf_export(struct p2pmr_device *dev, unsigned int bar,
 			const struct p2pmr_range *ranges, unsigned int nr_ranges,
 			int *fdp);
@@ -80,10 +89,32 @@ int p2pmr_dmabuf_size(int fd, uint64_t *sizep);
 struct ibv_pd;
 struct ibv_mr;
 
-struct ibv_mr *p2pmr_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
-				   uint64_t iova, int fd, int access);
-int p2pmr_dereg_mr(struct ibv_mr *mr);
-bool p2pmr_mr_is_fallback(const struct ibv_mr *mr);
+/*
+ * A dma-buf registered as a memory region of @pd. libp2pmr makes it and
+ * frees it (p2pmr_dereg_mr()); the fields are for reading. Work requests
+ * address its bytes from @iova on, with @lkey in local SGEs and @rkey for
+ * the peer.
+ */
+struct p2pmr_mr {
+	struct ibv_pd *pd;
+	uint64_t iova;		/* the RDMA address of the MR's first byte */
+	uint64_t length;	/* in bytes */
+	uint32_t lkey;
+	uint32_t rkey;
+	uint32_t handle;	/* the kernel's handle, in pd->context */
+};
+
+struct p2pmr_mr *p2pmr_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
+				     uint64_t iova, int fd, int access);
+int p2pmr_dereg_mr(struct p2pmr_mr *mr);
+/* True when the kernel method registered it, false when the provider did. */
+bool p2pmr_mr_is_fallback(const struct p2pmr_mr *mr);
+/*
+ * The provider's ibv_mr (its addr is the dma-buf offset, as libibverbs
+ * sets it), or NULL for a fallback MR. It belongs to @mr: never pass it to
+ * ibv_dereg_mr(); p2pmr_dereg_mr() releases both.
+ */
+struct ibv_mr *p2pmr_mr_ibv_mr(const struct p2pmr_mr *mr);
 
 /** What the kernel gives back for a memory region it registered. */
 struct p2pmr_mr_keys {
@@ -100,6 +131,13 @@ int p2pmr_uverbs_dereg_mr(int cmd_fd, uint32_t mr_handle);
 
 /** The message of the calling thread's last failed call ("" if none). */
 const char *p2pmr_last_error(void);
+/*
+ * Record why a call failed, for p2pmr_last_error(): the message, then
+ * " (strerror(err))"; sets errno to @err and returns @err, so a failure
+ * path reads: return p2pmr_set_error(ENODEV, "no device %s", name);
+ */
+int p2pmr_set_error(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

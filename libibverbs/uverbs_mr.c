@@ -166,16 +166,16 @@ static int probe_driver_id(int cmd_fd, uint32_t *driver_id)
 		cmd_init(&cmd, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_QUERY_CONTEXT);
 		err = cmd_execute(cmd_fd, id, &cmd);
 		if (err == ENOTTY)
-			return p2pmr_fail(ENOTTY,
-					  "fd %d is not a verbs command fd (/dev/infiniband/uverbsN), or the kernel has no verbs ioctls",
-					  cmd_fd);
+			return p2pmr_set_error(ENOTTY,
+					       "fd %d is not a verbs command fd (/dev/infiniband/uverbsN), or the kernel has no verbs ioctls",
+					       cmd_fd);
 		if (err != EINVAL) {
 			*driver_id = id;
 			return 0;
 		}
 	}
-	return p2pmr_fail(EINVAL, "the kernel refused every driver id on verbs command fd %d",
-			  cmd_fd);
+	return p2pmr_set_error(EINVAL, "the kernel refused every driver id on verbs command fd %d",
+			       cmd_fd);
 }
 
 static int uverbs_driver_id(int cmd_fd, dev_t *rdev, uint32_t *driver_id)
@@ -184,10 +184,10 @@ static int uverbs_driver_id(int cmd_fd, dev_t *rdev, uint32_t *driver_id)
 	int ret;
 
 	if (fstat(cmd_fd, &st))
-		return p2pmr_fail(EBADF, "verbs command fd %d is not open", cmd_fd);
+		return p2pmr_set_error(EBADF, "verbs command fd %d is not open", cmd_fd);
 	if (!S_ISCHR(st.st_mode))
-		return p2pmr_fail(ENOTTY, "fd %d is not a verbs command fd (/dev/infiniband/uverbsN)",
-				  cmd_fd);
+		return p2pmr_set_error(ENOTTY, "fd %d is not a verbs command fd (/dev/infiniband/uverbsN)",
+				       cmd_fd);
 	*rdev = st.st_rdev;
 	if (driver_id_cached(st.st_rdev, driver_id))
 		return 0;
@@ -198,8 +198,8 @@ static int uverbs_driver_id(int cmd_fd, dev_t *rdev, uint32_t *driver_id)
 }
 
 /*
- * Run a command: 0 or a negative errno. A message is recorded only when
- * the fd itself is wrong; kernel errors are left for the caller to explain.
+ * Run a command: 0 or an errno. A message is recorded only when the fd
+ * itself is wrong; kernel errors are left for the caller to explain.
  * On EINVAL the remembered driver id may be stale (another device took the
  * minor): probe again, and run again if the id changed.
  */
@@ -214,15 +214,15 @@ static int uverbs_run(int cmd_fd, struct uverbs_cmd *cmd)
 		return ret;
 	err = cmd_execute(cmd_fd, driver_id, cmd);
 	if (err != EINVAL)
-		return -err;
+		return err;
 	stale_id = driver_id;
 	driver_id_forget(rdev);
 	ret = uverbs_driver_id(cmd_fd, &rdev, &driver_id);
 	if (ret)
 		return ret;
 	if (driver_id == stale_id)
-		return -EINVAL;
-	return -cmd_execute(cmd_fd, driver_id, cmd);
+		return EINVAL;
+	return cmd_execute(cmd_fd, driver_id, cmd);
 }
 
 /* Optional access bits are hints; the kernel takes only relaxed ordering. */
@@ -235,7 +235,7 @@ static int uverbs_run(int cmd_fd, struct uverbs_cmd *cmd)
  * @pd_handle: kernel handle of a PD of that context (ibv_pd.handle)
  * @keys: the new MR's handle and keys on success
  *
- * Return: 0, or a negative errno with p2pmr_last_error() saying why.
+ * Return: 0, or an errno with p2pmr_last_error() saying why.
  */
 int p2pmr_uverbs_reg_dmabuf_mr(int cmd_fd, uint32_t pd_handle, uint64_t offset,
 			       uint64_t length, uint64_t iova, int fd, int access,
@@ -248,7 +248,7 @@ int p2pmr_uverbs_reg_dmabuf_mr(int cmd_fd, uint32_t pd_handle, uint64_t offset,
 
 	p2pmr_clear_error();
 	if (!keys)
-		return p2pmr_fail(EINVAL, "no place for the MR's keys");
+		return p2pmr_set_error(EINVAL, "no place for the MR's keys");
 	/* Optional bits are hints the kernel may ignore; drop those it refuses. */
 	access &= ~(OPTIONAL_ACCESS_RANGE & ~IB_UVERBS_ACCESS_RELAXED_ORDERING);
 	ret = p2pmr_check_dmabuf_mr_access(access);
@@ -270,7 +270,7 @@ int p2pmr_uverbs_reg_dmabuf_mr(int cmd_fd, uint32_t pd_handle, uint64_t offset,
 	if (ret && p2pmr_last_error()[0])
 		return ret;
 	if (ret)
-		return p2pmr_explain_dmabuf_mr(-ret, offset, length, iova, fd, access);
+		return p2pmr_explain_dmabuf_mr(ret, offset, length, iova, fd, access);
 	keys->handle = handle->data;
 	keys->lkey = lkey;
 	keys->rkey = rkey;
@@ -280,7 +280,7 @@ int p2pmr_uverbs_reg_dmabuf_mr(int cmd_fd, uint32_t pd_handle, uint64_t offset,
 /**
  * p2pmr_uverbs_dereg_mr() - destroy an MR by its kernel handle
  *
- * Return: 0, or a negative errno (-EBUSY: a memory window is still bound).
+ * Return: 0, or an errno (EBUSY: a memory window is still bound).
  */
 int p2pmr_uverbs_dereg_mr(int cmd_fd, uint32_t mr_handle)
 {
@@ -293,8 +293,8 @@ int p2pmr_uverbs_dereg_mr(int cmd_fd, uint32_t mr_handle)
 	ret = uverbs_run(cmd_fd, &cmd);
 	if (!ret || p2pmr_last_error()[0])
 		return ret;
-	if (ret == -EINVAL || ret == -ENOENT)
-		return p2pmr_fail(-ret, "no MR with handle %" PRIu32 " on verbs command fd %d",
-				  mr_handle, cmd_fd);
-	return p2pmr_fail(-ret, "destroying MR %" PRIu32 " failed", mr_handle);
+	if (ret == EINVAL || ret == ENOENT)
+		return p2pmr_set_error(ret, "no MR with handle %" PRIu32 " on verbs command fd %d",
+				       mr_handle, cmd_fd);
+	return p2pmr_set_error(ret, "destroying MR %" PRIu32 " failed", mr_handle);
 }

@@ -42,24 +42,6 @@ struct p2pmr_device {
 	int iommufd;			/* cdev API */
 };
 
-int p2pmr_sysfs_read(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	while (n > 0 && buf[n - 1] == '\n')
-		n--;
-	buf[n] = '\0';
-	return 0;
-}
-
 const char *p2pmr_vfio_api_name(enum p2pmr_vfio_api api)
 {
 	switch (api) {
@@ -86,9 +68,9 @@ static int canonical_pci_addr(const char *in, char *out, size_t len)
 		parsed = sscanf(in, "%x:%x.%x%c", &bus, &slot, &func, &tail) == 3;
 	}
 	if (!parsed)
-		return p2pmr_fail(EINVAL, "'%s' is not a PCI address (want DDDD:BB:SS.F)", in);
+		return p2pmr_set_error(EINVAL, "'%s' is not a PCI address (want DDDD:BB:SS.F)", in);
 	if (domain > 0xffff || bus > 0xff || slot > 0x1f || func > 7)
-		return p2pmr_fail(EINVAL, "'%s' is not a PCI address (out of range)", in);
+		return p2pmr_set_error(EINVAL, "'%s' is not a PCI address (out of range)", in);
 	snprintf(out, len, "%04x:%02x:%02x.%x", domain, bus, slot, func);
 	return 0;
 }
@@ -102,7 +84,7 @@ static int check_vfio_bound(const char *addr)
 
 	snprintf(path, sizeof(path), SYSFS_PCI "/%s", addr);
 	if (access(path, F_OK))
-		return p2pmr_fail(ENODEV, "no PCI device %s (see lspci -D)", addr);
+		return p2pmr_set_error(ENODEV, "no PCI device %s (see lspci -D)", addr);
 	snprintf(path, sizeof(path), SYSFS_PCI "/%s/driver", addr);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0) {
@@ -113,28 +95,31 @@ static int check_vfio_bound(const char *addr)
 		if (!strcmp(driver, "vfio-pci"))
 			return 0;
 	}
-	return p2pmr_fail(ENODEV,
-			  "%s is bound to %s, not vfio-pci; bind it with: echo vfio-pci > "
-			  SYSFS_PCI "/%s/driver_override; echo %s > " SYSFS_PCI
-			  "/%s/driver/unbind; echo %s > /sys/bus/pci/drivers_probe",
-			  addr, driver, addr, addr, addr, addr);
+	return p2pmr_set_error(ENODEV,
+			       "%s is bound to %s, not vfio-pci; bind it with: echo vfio-pci > "
+			       SYSFS_PCI "/%s/driver_override; echo %s > " SYSFS_PCI
+			       "/%s/driver/unbind; echo %s > /sys/bus/pci/drivers_probe",
+			       addr, driver, addr, addr, addr, addr);
 }
 
-static int open_node(const char *path)
+/* Open a VFIO or iommufd node into *fdp: 0 or an errno, with the message. */
+static int open_node(const char *path, int *fdp)
 {
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 
-	if (fd >= 0)
-		return fd;
+	if (fd >= 0) {
+		*fdp = fd;
+		return 0;
+	}
 	switch (errno) {
 	case EACCES:
 	case EPERM:
-		return p2pmr_fail(errno, "cannot open %s: run as root or give this user access to it",
-				  path);
+		return p2pmr_set_error(errno, "cannot open %s: run as root or give this user access to it",
+				       path);
 	case EBUSY:
-		return p2pmr_fail(errno, "%s is in use by another process", path);
+		return p2pmr_set_error(errno, "%s is in use by another process", path);
 	default:
-		return p2pmr_fail(errno, "cannot open %s", path);
+		return p2pmr_set_error(errno, "cannot open %s", path);
 	}
 }
 
@@ -146,40 +131,37 @@ static int open_cdev(struct p2pmr_device *dev)
 	struct dirent *de;
 	char path[PATH_MAX], node[sizeof(de->d_name)] = "";
 	DIR *dir;
-	int fd;
+	int ret;
 
 	snprintf(path, sizeof(path), SYSFS_PCI "/%s/vfio-dev", dev->pci_addr);
 	dir = opendir(path);
 	if (!dir)
-		return p2pmr_fail(EOPNOTSUPP,
-				  "%s has no VFIO device cdev (kernel without CONFIG_VFIO_DEVICE_CDEV?); use the group API",
-				  dev->pci_addr);
+		return p2pmr_set_error(EOPNOTSUPP,
+				       "%s has no VFIO device cdev (kernel without CONFIG_VFIO_DEVICE_CDEV?); use the group API",
+				       dev->pci_addr);
 	while ((de = readdir(dir)))
 		if (!strncmp(de->d_name, "vfio", 4))
 			snprintf(node, sizeof(node), "%s", de->d_name);
 	closedir(dir);
 	if (!node[0])
-		return p2pmr_fail(ENODEV, "no vfioN entry under %s", path);
+		return p2pmr_set_error(ENODEV, "no vfioN entry under %s", path);
 
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", node);
-	fd = open_node(path);
-	if (fd < 0)
-		return fd;
-	dev->device_fd = fd;
-	fd = open_node("/dev/iommu");
-	if (fd < 0)
-		return fd;
-	dev->iommufd = fd;
+	ret = open_node(path, &dev->device_fd);
+	if (!ret)
+		ret = open_node("/dev/iommu", &dev->iommufd);
+	if (ret)
+		return ret;
 
 	bind.iommufd = dev->iommufd;
 	if (ioctl(dev->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		return p2pmr_fail(errno, "VFIO_DEVICE_BIND_IOMMUFD of %s failed", dev->pci_addr);
+		return p2pmr_set_error(errno, "VFIO_DEVICE_BIND_IOMMUFD of %s failed", dev->pci_addr);
 	if (ioctl(dev->iommufd, IOMMU_IOAS_ALLOC, &ioas))
-		return p2pmr_fail(errno, "IOMMU_IOAS_ALLOC failed");
+		return p2pmr_set_error(errno, "IOMMU_IOAS_ALLOC failed");
 	attach.pt_id = ioas.out_ioas_id;
 	if (ioctl(dev->device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		return p2pmr_fail(errno, "attaching %s to an IOMMU address space failed",
-				  dev->pci_addr);
+		return p2pmr_set_error(errno, "attaching %s to an IOMMU address space failed",
+				       dev->pci_addr);
 	return 0;
 }
 
@@ -189,47 +171,45 @@ static int open_group(struct p2pmr_device *dev)
 	char path[PATH_MAX], link[PATH_MAX];
 	const char *group;
 	bool noiommu = false;
-	int type, fd;
+	int type, fd, ret;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), SYSFS_PCI "/%s/iommu_group", dev->pci_addr);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
-		return p2pmr_fail(ENODEV, "%s has no IOMMU group (IOMMU off and no-IOMMU mode not enabled)",
-				  dev->pci_addr);
+		return p2pmr_set_error(ENODEV, "%s has no IOMMU group (IOMMU off and no-IOMMU mode not enabled)",
+				       dev->pci_addr);
 	link[n] = '\0';
 	group = strrchr(link, '/') + 1;
 
-	fd = open_node("/dev/vfio/vfio");
-	if (fd < 0)
-		return fd;
-	dev->container_fd = fd;
+	ret = open_node("/dev/vfio/vfio", &dev->container_fd);
+	if (ret)
+		return ret;
 
 	snprintf(path, sizeof(path), "/dev/vfio/%s", group);
 	if (access(path, F_OK)) {
 		snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", group);
 		noiommu = true;
 	}
-	fd = open_node(path);
-	if (fd < 0)
-		return fd;
-	dev->group_fd = fd;
+	ret = open_node(path, &dev->group_fd);
+	if (ret)
+		return ret;
 
 	if (ioctl(dev->group_fd, VFIO_GROUP_GET_STATUS, &status))
-		return p2pmr_fail(errno, "VFIO_GROUP_GET_STATUS on %s failed", path);
+		return p2pmr_set_error(errno, "VFIO_GROUP_GET_STATUS on %s failed", path);
 	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return p2pmr_fail(EBUSY,
-				  "IOMMU group %s is not viable: bind every device of /sys/kernel/iommu_groups/%s/devices to vfio-pci",
-				  group, group);
+		return p2pmr_set_error(EBUSY,
+				       "IOMMU group %s is not viable: bind every device of /sys/kernel/iommu_groups/%s/devices to vfio-pci",
+				       group, group);
 	if (ioctl(dev->group_fd, VFIO_GROUP_SET_CONTAINER, &dev->container_fd))
-		return p2pmr_fail(errno, "VFIO_GROUP_SET_CONTAINER failed");
+		return p2pmr_set_error(errno, "VFIO_GROUP_SET_CONTAINER failed");
 	type = noiommu ? VFIO_NOIOMMU_IOMMU : VFIO_TYPE1v2_IOMMU;
 	if (ioctl(dev->container_fd, VFIO_SET_IOMMU, type))
-		return p2pmr_fail(errno, "VFIO_SET_IOMMU(%s) failed",
-				  noiommu ? "no-IOMMU" : "type1v2");
+		return p2pmr_set_error(errno, "VFIO_SET_IOMMU(%s) failed",
+				       noiommu ? "no-IOMMU" : "type1v2");
 	fd = ioctl(dev->group_fd, VFIO_GROUP_GET_DEVICE_FD, dev->pci_addr);
 	if (fd < 0)
-		return p2pmr_fail(errno, "VFIO_GROUP_GET_DEVICE_FD(%s) failed", dev->pci_addr);
+		return p2pmr_set_error(errno, "VFIO_GROUP_GET_DEVICE_FD(%s) failed", dev->pci_addr);
 	dev->device_fd = fd;
 	return 0;
 }
@@ -248,9 +228,9 @@ static bool have_cdev(const char *addr)
  * @api: which VFIO API to use; AUTO prefers the cdev
  * @devp: the open device on success
  *
- * Return: 0, or a negative errno: -EINVAL for a malformed address, -ENODEV
- * for no such device or one not bound to vfio-pci, -EACCES without the
- * rights to the VFIO nodes, -EBUSY if another process holds the device.
+ * Return: 0, or an errno: EINVAL for a malformed address, ENODEV for no
+ * such device or one not bound to vfio-pci, EACCES without the rights to
+ * the VFIO nodes, EBUSY if another process holds the device.
  */
 int p2pmr_device_open(const char *pci_addr, enum p2pmr_vfio_api api,
 		      struct p2pmr_device **devp)
@@ -261,7 +241,7 @@ int p2pmr_device_open(const char *pci_addr, enum p2pmr_vfio_api api,
 	p2pmr_clear_error();
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
-		return p2pmr_fail(ENOMEM, "out of memory");
+		return p2pmr_set_error(ENOMEM, "out of memory");
 	dev->device_fd = dev->group_fd = dev->container_fd = dev->iommufd = -1;
 
 	ret = canonical_pci_addr(pci_addr, dev->pci_addr, sizeof(dev->pci_addr));
@@ -281,7 +261,7 @@ int p2pmr_device_open(const char *pci_addr, enum p2pmr_vfio_api api,
 		ret = open_group(dev);
 		break;
 	default:
-		ret = p2pmr_fail(EINVAL, "unknown VFIO API %d", api);
+		ret = p2pmr_set_error(EINVAL, "unknown VFIO API %d", api);
 	}
 	if (ret)
 		goto err;
@@ -345,7 +325,7 @@ static unsigned long sysfs_bar_flags(const char *addr, unsigned int bar)
 /**
  * p2pmr_device_bar_info() - describe BAR @bar (0..5) of @dev
  *
- * Return: 0 with @info filled (size 0: not implemented), or -EINVAL for a
+ * Return: 0 with @info filled (size 0: not implemented), or EINVAL for a
  * BAR index above 5, or the errno of VFIO_DEVICE_GET_REGION_INFO.
  */
 int p2pmr_device_bar_info(struct p2pmr_device *dev, unsigned int bar,
@@ -356,11 +336,11 @@ int p2pmr_device_bar_info(struct p2pmr_device *dev, unsigned int bar,
 
 	p2pmr_clear_error();
 	if (bar >= P2PMR_MAX_BARS)
-		return p2pmr_fail(EINVAL, "BAR %u does not exist: PCI BARs are 0 to 5", bar);
+		return p2pmr_set_error(EINVAL, "BAR %u does not exist: PCI BARs are 0 to 5", bar);
 	region.index = VFIO_PCI_BAR0_REGION_INDEX + bar;
 	if (ioctl(dev->device_fd, VFIO_DEVICE_GET_REGION_INFO, &region))
-		return p2pmr_fail(errno, "VFIO_DEVICE_GET_REGION_INFO(BAR %u) of %s failed",
-				  bar, dev->pci_addr);
+		return p2pmr_set_error(errno, "VFIO_DEVICE_GET_REGION_INFO(BAR %u) of %s failed",
+				       bar, dev->pci_addr);
 	flags = sysfs_bar_flags(dev->pci_addr, bar);
 	*info = (struct p2pmr_bar_info) {
 		.index = bar,
@@ -379,8 +359,8 @@ int p2pmr_device_bar_info(struct p2pmr_device *dev, unsigned int bar,
  * @addrp: the mapping on success
  * @lenp: its length (the BAR size)
  *
- * Return: 0, or -ENOENT for a BAR that is not implemented, -EINVAL for an
- * I/O BAR, -EOPNOTSUPP if VFIO does not allow mmap of it, or mmap's errno.
+ * Return: 0, or ENOENT for a BAR that is not implemented, EINVAL for an
+ * I/O BAR, EOPNOTSUPP if VFIO does not allow mmap of it, or mmap's errno.
  */
 int p2pmr_bar_mmap(struct p2pmr_device *dev, unsigned int bar, void **addrp,
 		   size_t *lenp)
@@ -393,17 +373,17 @@ int p2pmr_bar_mmap(struct p2pmr_device *dev, unsigned int bar, void **addrp,
 	if (ret)
 		return ret;
 	if (!info.size)
-		return p2pmr_fail(ENOENT, "BAR %u of %s is not implemented", bar, dev->pci_addr);
+		return p2pmr_set_error(ENOENT, "BAR %u of %s is not implemented", bar, dev->pci_addr);
 	if (!info.is_memory)
-		return p2pmr_fail(EINVAL, "BAR %u of %s is an I/O BAR, not memory", bar,
-				  dev->pci_addr);
+		return p2pmr_set_error(EINVAL, "BAR %u of %s is an I/O BAR, not memory", bar,
+				       dev->pci_addr);
 	if (!info.can_mmap)
-		return p2pmr_fail(EOPNOTSUPP, "VFIO does not allow mmap of BAR %u of %s", bar,
-				  dev->pci_addr);
+		return p2pmr_set_error(EOPNOTSUPP, "VFIO does not allow mmap of BAR %u of %s", bar,
+				       dev->pci_addr);
 	addr = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->device_fd,
 		    info.region_offset);
 	if (addr == MAP_FAILED)
-		return p2pmr_fail(errno, "mmap of BAR %u of %s failed", bar, dev->pci_addr);
+		return p2pmr_set_error(errno, "mmap of BAR %u of %s failed", bar, dev->pci_addr);
 	*addrp = addr;
 	*lenp = info.size;
 	return 0;
@@ -411,7 +391,8 @@ int p2pmr_bar_mmap(struct p2pmr_device *dev, unsigned int bar, void **addrp,
 
 int p2pmr_bar_munmap(void *addr, size_t len)
 {
+	p2pmr_clear_error();
 	if (munmap(addr, len))
-		return p2pmr_fail(errno, "munmap of a BAR mapping failed");
+		return p2pmr_set_error(errno, "munmap of a BAR mapping failed");
 	return 0;
 }

@@ -26,6 +26,7 @@
 #include "p2pmr.h"
 #include "bench.h"
 #include "rdma_loop.h"
+#include "rdma_opts.h"
 #include "sizes.h"
 
 enum bench_op { OP_WRITE, OP_READ, OP_SEND, OP_COUNT };
@@ -42,9 +43,7 @@ static const char *const mem_names[MEM_KINDS] = { "host", "bar" };
 struct bench_opts {
 	const char *pci;
 	int bar;			/* -1: not given */
-	const char *ib_dev;
-	uint8_t port;
-	int gid_index;
+	struct rdma_opts rdma;
 	unsigned int ops;		/* bit per enum bench_op */
 	bool mem[MEM_KINDS];
 	struct size_list sizes;
@@ -55,9 +54,11 @@ struct bench_opts {
 };
 
 struct target {
-	struct ibv_mr *mr;
-	uint64_t addr;			/* what RDMA calls byte 0 of the MR */
+	struct ibv_mr *host_mr;		/* MEM_HOST: host_buf, ibv_reg_mr() */
 	void *host_buf;
+	struct p2pmr_mr *bar_mr;	/* MEM_BAR: the BAR dma-buf */
+	uint64_t addr;			/* what RDMA calls byte 0 of the MR */
+	uint32_t lkey, rkey;
 };
 
 struct bench {
@@ -75,14 +76,16 @@ struct bench {
 
 void bench_usage(FILE *out)
 {
+	struct rdma_opts defaults;
+
+	rdma_opts_init(&defaults, NULL);
 	fprintf(out,
 		"usage: p2pmr bench [PCI] --bar N [options]\n"
 		"  RDMA operations on a target MR in BAR N of PCI (exported as a dma-buf)\n"
 		"  and on one in host memory, side by side, plus MR registration time.\n"
-		"  -b, --bar N            the BAR (needed unless --mem host)\n"
-		"  -d, --ib-dev NAME      RDMA device (default: the first one)\n"
-		"  -i, --ib-port N        its port (default 1)\n"
-		"  -g, --gid-index N      GID used to reach the port itself (default 0)\n"
+		"  -b, --bar N            the BAR (needed unless --mem host)\n");
+	rdma_opts_usage(out, &defaults);
+	fprintf(out,
 		"      --ops LIST         of write, read, send (default all)\n"
 		"      --sizes LIST       message sizes (default 64-1M: 64, 256, ..., 1M)\n"
 		"  -n, --iters N          operations per size, memory and test (default 1000)\n"
@@ -103,17 +106,17 @@ static int parse_names(const char *text, const char *const *names, unsigned int 
 
 	*mask = 0;
 	if (!copy)
-		return -ENOMEM;
+		return ENOMEM;
 	for (item = strtok_r(copy, ",", &save); item && !ret; item = strtok_r(NULL, ",", &save)) {
 		for (i = 0; i < nr && strcmp(item, names[i]); i++)
 			;
 		if (i == nr)
-			ret = -EINVAL;
+			ret = EINVAL;
 		else
 			*mask |= 1u << i;
 	}
 	free(copy);
-	return ret || !*mask ? -EINVAL : 0;
+	return ret || !*mask ? EINVAL : 0;
 }
 
 static int parse_uint(const char *text, unsigned int max, unsigned int *v)
@@ -124,7 +127,7 @@ static int parse_uint(const char *text, unsigned int max, unsigned int *v)
 	errno = 0;
 	n = strtoul(text, &end, 0);
 	if (errno || end == text || *end || n > max)
-		return -EINVAL;
+		return EINVAL;
 	*v = n;
 	return 0;
 }
@@ -133,9 +136,9 @@ enum { OPT_OPS = 256, OPT_SIZES, OPT_REG_SIZES, OPT_MEM, OPT_VERIFY, OPT_DEPTH }
 
 static const struct option bench_long_opts[] = {
 	{ "bar", required_argument, NULL, 'b' },
-	{ "ib-dev", required_argument, NULL, 'd' },
-	{ "ib-port", required_argument, NULL, 'i' },
-	{ "gid-index", required_argument, NULL, 'g' },
+	RDMA_OPT_IB_DEV,
+	RDMA_OPT_IB_PORT,
+	RDMA_OPT_GID_INDEX,
 	{ "iters", required_argument, NULL, 'n' },
 	{ "ops", required_argument, NULL, OPT_OPS },
 	{ "sizes", required_argument, NULL, OPT_SIZES },
@@ -157,25 +160,16 @@ static int bad_option(const char *name, const char *value)
 static int parse_one(struct bench_opts *o, int c, const char *arg)
 {
 	unsigned int v, mask;
+	int ret;
 
+	ret = rdma_opt(&o->rdma, c, arg, "p2pmr bench");
+	if (ret != ENOENT)
+		return ret ? 2 : 0;
 	switch (c) {
 	case 'b':
 		if (parse_uint(arg, P2PMR_MAX_BARS - 1, &v))
 			return bad_option("BAR", arg);
 		o->bar = v;
-		return 0;
-	case 'd':
-		o->ib_dev = arg;
-		return 0;
-	case 'i':
-		if (parse_uint(arg, 255, &v) || !v)
-			return bad_option("port", arg);
-		o->port = v;
-		return 0;
-	case 'g':
-		if (parse_uint(arg, 255, &v))
-			return bad_option("GID index", arg);
-		o->gid_index = v;
 		return 0;
 	case 'n':
 		if (parse_uint(arg, 100000000, &o->iters) || !o->iters)
@@ -238,13 +232,15 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv)
 {
 	int c, ret;
 
-	*o = (struct bench_opts){ .bar = -1, .port = 1, .iters = 1000, .depth = 32,
+	*o = (struct bench_opts){ .bar = -1, .iters = 1000, .depth = 32,
 				  .ops = (1u << OP_COUNT) - 1,
 				  .mem = { [MEM_HOST] = true, [MEM_BAR] = true } };
+	rdma_opts_init(&o->rdma, NULL);
 	parse_size_list("64-1M", &o->sizes);
 	parse_size_list("64K-1G", &o->reg_sizes);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:d:i:g:n:h", bench_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:n:h" RDMA_OPTS_SHORT, bench_long_opts,
+				NULL)) != -1) {
 		ret = parse_one(o, c, optarg);
 		if (ret)
 			return ret;
@@ -281,10 +277,12 @@ static int setup_host_target(struct bench *b)
 	t->host_buf = alloc_host(b->data_len);
 	if (!t->host_buf)
 		return fail_errno("cannot allocate the host target buffer");
-	t->mr = ibv_reg_mr(b->loop.pd, t->host_buf, b->data_len, MR_ACCESS);
-	if (!t->mr)
+	t->host_mr = ibv_reg_mr(b->loop.pd, t->host_buf, b->data_len, MR_ACCESS);
+	if (!t->host_mr)
 		return fail_errno("ibv_reg_mr of the host target failed");
 	t->addr = (uintptr_t)t->host_buf;
+	t->lkey = t->host_mr->lkey;
+	t->rkey = t->host_mr->rkey;
 	return 0;
 }
 
@@ -326,16 +324,18 @@ static int setup_bar_target(struct bench *b)
 {
 	struct target *t = &b->target[MEM_BAR];
 
-	t->mr = p2pmr_reg_dmabuf_mr(b->loop.pd, 0, b->data_len, 0, b->dmabuf_fd, MR_ACCESS);
-	if (!t->mr) {
+	t->bar_mr = p2pmr_reg_dmabuf_mr(b->loop.pd, 0, b->data_len, 0, b->dmabuf_fd, MR_ACCESS);
+	if (!t->bar_mr) {
 		fprintf(stderr, "p2pmr bench: registering BAR %d of %s as an MR failed: %s\n",
 			b->opts.bar, b->opts.pci, p2pmr_last_error());
 		return 1;
 	}
-	t->addr = 0;
+	t->addr = t->bar_mr->iova;
+	t->lkey = t->bar_mr->lkey;
+	t->rkey = t->bar_mr->rkey;
 	printf("BAR MR: %s bytes of BAR %d of %s, lkey 0x%x, registered %s\n",
 	       format_size(b->data_len, (char[32]){ 0 }, 32), b->opts.bar, b->opts.pci,
-	       t->mr->lkey, p2pmr_mr_is_fallback(t->mr) ?
+	       t->lkey, p2pmr_mr_is_fallback(t->bar_mr) ?
 	       "through the uverbs fallback" : "by the provider (ibv_reg_dmabuf_mr)");
 	return 0;
 }
@@ -353,8 +353,8 @@ static int setup(struct bench *b)
 		if (ret)
 			return ret;
 	}
-	if (loop_open(&b->loop, b->opts.ib_dev, b->opts.port, b->opts.gid_index, b->opts.depth)) {
-		fprintf(stderr, "p2pmr bench: %s\n", loop_error());
+	if (loop_open(&b->loop, &b->opts.rdma, b->opts.depth)) {
+		fprintf(stderr, "p2pmr bench: %s\n", p2pmr_last_error());
 		return 1;
 	}
 	b->local_buf = alloc_host(b->data_len);
@@ -374,10 +374,10 @@ static void teardown(struct bench *b)
 {
 	struct target *host = &b->target[MEM_HOST];
 
-	if (b->target[MEM_BAR].mr && p2pmr_dereg_mr(b->target[MEM_BAR].mr))
+	if (b->target[MEM_BAR].bar_mr && p2pmr_dereg_mr(b->target[MEM_BAR].bar_mr))
 		fprintf(stderr, "p2pmr bench: %s\n", p2pmr_last_error());
-	if (host->mr)
-		ibv_dereg_mr(host->mr);
+	if (host->host_mr)
+		ibv_dereg_mr(host->host_mr);
 	if (host->host_buf)
 		munmap(host->host_buf, b->data_len);
 	if (b->local_mr)
@@ -395,14 +395,14 @@ static void teardown(struct bench *b)
 static int post_op(struct bench *b, enum bench_op op, const struct target *t, uint32_t size)
 {
 	struct ibv_sge local = { (uintptr_t)b->local_buf, size, b->local_mr->lkey };
-	struct ibv_sge target = { t->addr, size, t->mr->lkey };
+	struct ibv_sge target = { t->addr, size, t->lkey };
 	int ret;
 
 	switch (op) {
 	case OP_WRITE:
-		return loop_post_send(&b->loop, IBV_WR_RDMA_WRITE, &local, t->addr, t->mr->rkey);
+		return loop_post_send(&b->loop, IBV_WR_RDMA_WRITE, &local, t->addr, t->rkey);
 	case OP_READ:
-		return loop_post_send(&b->loop, IBV_WR_RDMA_READ, &local, t->addr, t->mr->rkey);
+		return loop_post_send(&b->loop, IBV_WR_RDMA_READ, &local, t->addr, t->rkey);
 	default:
 		ret = loop_post_recv(&b->loop, &target);
 		return ret ? ret : loop_post_send(&b->loop, IBV_WR_SEND, &local, 0, 0);
@@ -433,7 +433,7 @@ static int run_ops(struct bench *b, enum bench_op op, enum mem_kind mem, uint32_
 	if (!loop_run(&b->loop, n, window, op == OP_SEND, post_nth, &args, seconds))
 		return 0;
 	fprintf(stderr, "\np2pmr bench: %s of %u bytes to %s memory: %s\n", op_names[op], size,
-		mem_names[mem], loop_error());
+		mem_names[mem], p2pmr_last_error());
 	return 1;
 }
 
@@ -528,7 +528,7 @@ static int bench_data(struct bench *b)
 	for (op = 0; op < OP_COUNT; op++)
 		steps += (o->ops >> op & 1) * o->sizes.nr;
 	printf("\ndata path: %s port %u, %u operations per cell in %d interleaved rounds, depth %u\n",
-	       b->loop.dev_name, o->port, o->iters, BENCH_ROUNDS, o->depth);
+	       b->loop.dev_name, b->loop.port, o->iters, BENCH_ROUNDS, o->depth);
 	printf("%-5s  %6s  %11s  %11s  %8s  %11s  %11s  %8s\n", "op", "size", "host MB/s",
 	       "BAR MB/s", "BAR/host", "host lat us", "BAR lat us", "BAR/host");
 	for (op = 0; op < OP_COUNT; op++) {
@@ -556,23 +556,24 @@ static int bench_data(struct bench *b)
 static int time_reg(struct bench *b, enum mem_kind mem, void *host_buf, uint64_t size,
 		    double *seconds)
 {
-	struct ibv_mr *mr;
+	struct p2pmr_mr *bar_mr = NULL;
+	struct ibv_mr *host_mr = NULL;
 	double start = loop_now();
 
 	if (mem == MEM_BAR)
-		mr = p2pmr_reg_dmabuf_mr(b->loop.pd, 0, size, 0, b->dmabuf_fd, MR_ACCESS);
+		bar_mr = p2pmr_reg_dmabuf_mr(b->loop.pd, 0, size, 0, b->dmabuf_fd, MR_ACCESS);
 	else
-		mr = ibv_reg_mr(b->loop.pd, host_buf, size, MR_ACCESS);
+		host_mr = ibv_reg_mr(b->loop.pd, host_buf, size, MR_ACCESS);
 	*seconds = loop_now() - start;
-	if (!mr) {
+	if (!bar_mr && !host_mr) {
 		fprintf(stderr, "\np2pmr bench: registering %" PRIu64 " bytes of %s memory failed: %s\n",
 			size, mem_names[mem], mem == MEM_BAR ? p2pmr_last_error() : strerror(errno));
 		return 1;
 	}
-	if (mem == MEM_BAR)
-		p2pmr_dereg_mr(mr);
+	if (bar_mr)
+		p2pmr_dereg_mr(bar_mr);
 	else
-		ibv_dereg_mr(mr);
+		ibv_dereg_mr(host_mr);
 	return 0;
 }
 

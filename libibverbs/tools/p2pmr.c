@@ -242,24 +242,28 @@ static void hold(int seconds)
 		return;
 }
 
+/* Export, show and hold the range: 0, or an errno with p2pmr_last_error(). */
 static int export_range(struct p2pmr_device *dev, const struct export_opts *o)
 {
 	struct p2pmr_bar_info info;
 	struct p2pmr_range range;
 	uint64_t size;
-	int fd;
+	int fd, ret;
 
-	if (p2pmr_device_bar_info(dev, o->bar, &info))
-		return -1;
+	ret = p2pmr_device_bar_info(dev, o->bar, &info);
+	if (ret)
+		return ret;
 	range.offset = o->offset;
 	range.length = o->length;
 	if (!range.length)
 		range.length = o->offset < info.size ? info.size - o->offset : 0;
-	if (p2pmr_dmabuf_export(dev, o->bar, &range, 1, &fd))
-		return -1;
-	if (p2pmr_dmabuf_size(fd, &size)) {
+	ret = p2pmr_dmabuf_export(dev, o->bar, &range, 1, &fd);
+	if (ret)
+		return ret;
+	ret = p2pmr_dmabuf_size(fd, &size);
+	if (ret) {
 		close(fd);
-		return -1;
+		return ret;
 	}
 	printf("exported BAR %d of %s, bytes [0x%" PRIx64 ", 0x%" PRIx64 "), as dma-buf fd %d of process %d: %" PRIu64 " bytes\n",
 	       o->bar, o->pci, range.offset, range.offset + range.length, fd, (int)getpid(),

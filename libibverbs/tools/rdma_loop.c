@@ -1,61 +1,38 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /* Two RC QPs of one device connected to each other (rdma_loop.h). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "p2pmr.h"
 #include "rc_qp.h"
 #include "rdma_loop.h"
 
-static char loop_message[512];
-
-const char *loop_error(void)
+/* The device called @name (NULL: the first one) into loop->ctx and ->dev_name. */
+static int open_named_device(struct rdma_loop *loop, const char *name)
 {
-	return loop_message;
-}
-
-static __attribute__((format(printf, 2, 3))) int loop_fail(int err, const char *fmt, ...)
-{
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	vsnprintf(loop_message, sizeof(loop_message), fmt, ap);
-	va_end(ap);
-	n = strlen(loop_message);
-	if (err)
-		snprintf(loop_message + n, sizeof(loop_message) - n, " (%s)", strerror(err));
-	return -(err ? err : EIO);
-}
-
-static struct ibv_context *open_named_device(const char *name, char *found, size_t len)
-{
-	struct ibv_device **list;
-	struct ibv_context *ctx = NULL;
-	int i, n;
+	struct ibv_device **list, *found = NULL;
+	int i, n = 0, ret;
 
 	list = ibv_get_device_list(&n);
-	if (!list || !n) {
-		loop_fail(ENODEV,
-			  "no RDMA device (for soft-RoCE: rdma link add rxe0 type rxe netdev <netdev>)");
-		goto out;
+	for (i = 0; i < n && !found; i++)
+		if (!name || !strcmp(ibv_get_device_name(list[i]), name))
+			found = list[i];
+	if (!n) {
+		ret = p2pmr_set_error(ENODEV,
+				      "no RDMA device (for soft-RoCE: rdma link add rxe0 type rxe netdev <netdev>)");
+	} else if (!found) {
+		ret = p2pmr_set_error(ENODEV, "no RDMA device named %s (see ibv_devices)", name);
+	} else {
+		snprintf(loop->dev_name, sizeof(loop->dev_name), "%s", ibv_get_device_name(found));
+		loop->ctx = ibv_open_device(found);
+		ret = loop->ctx ? 0 : p2pmr_set_error(errno, "cannot open RDMA device %s",
+						      loop->dev_name);
 	}
-	for (i = 0; i < n; i++) {
-		if (name && strcmp(ibv_get_device_name(list[i]), name))
-			continue;
-		snprintf(found, len, "%s", ibv_get_device_name(list[i]));
-		ctx = ibv_open_device(list[i]);
-		if (!ctx)
-			loop_fail(errno, "cannot open RDMA device %s", found);
-		goto out;
-	}
-	loop_fail(ENODEV, "no RDMA device named %s (see ibv_devices)", name);
-out:
 	if (list)
 		ibv_free_device_list(list);
-	return ctx;
+	return ret;
 }
 
 static struct ibv_qp *create_qp(struct rdma_loop *loop, struct ibv_cq *cq)
@@ -75,7 +52,7 @@ static struct ibv_qp *create_qp(struct rdma_loop *loop, struct ibv_cq *cq)
 	struct ibv_qp *qp = ibv_create_qp(loop->pd, &attr);
 
 	if (!qp)
-		loop_fail(errno, "cannot create an RC QP on %s", loop->dev_name);
+		p2pmr_set_error(errno, "cannot create an RC QP on %s", loop->dev_name);
 	return qp;
 }
 
@@ -88,10 +65,10 @@ static int fill_own_address(struct rdma_loop *loop, struct ibv_ah_attr *ah)
 
 	ret = ibv_query_port(loop->ctx, loop->port, &port);
 	if (ret)
-		return loop_fail(ret, "cannot query port %u of %s", loop->port, loop->dev_name);
+		return p2pmr_set_error(ret, "cannot query port %u of %s", loop->port, loop->dev_name);
 	if (port.state != IBV_PORT_ACTIVE)
-		return loop_fail(ENETDOWN, "port %u of %s is not active (is its netdev up?)",
-				 loop->port, loop->dev_name);
+		return p2pmr_set_error(ENETDOWN, "port %u of %s is not active (is its netdev up?)",
+				       loop->port, loop->dev_name);
 	ah->port_num = loop->port;
 	if (port.link_layer == IBV_LINK_LAYER_INFINIBAND && port.lid) {
 		ah->dlid = port.lid;
@@ -99,8 +76,8 @@ static int fill_own_address(struct rdma_loop *loop, struct ibv_ah_attr *ah)
 	}
 	ret = ibv_query_gid(loop->ctx, loop->port, loop->gid_index, &gid);
 	if (ret || !gid.global.interface_id)
-		return loop_fail(ret ? ret : EINVAL, "%s port %u has no GID at index %d (see ibv_devinfo -v)",
-				 loop->dev_name, loop->port, loop->gid_index);
+		return p2pmr_set_error(ret ? ret : EINVAL, "%s port %u has no GID at index %d (see ibv_devinfo -v)",
+				       loop->dev_name, loop->port, loop->gid_index);
 	ah->is_global = 1;
 	ah->grh.dgid = gid;
 	ah->grh.sgid_index = loop->gid_index;
@@ -119,8 +96,8 @@ static int qp_connect(struct rdma_loop *loop, struct ibv_qp *qp, uint32_t peer_q
 		return mtu;
 	ret = rc_qp_connect(qp, &ah, peer_qpn, mtu, &failed);
 	if (ret)
-		return loop_fail(ret, "QP %u to %s failed%s", qp->qp_num, failed,
-				 ah.is_global ? " (GID index of the right type?)" : "");
+		return p2pmr_set_error(ret, "QP %u to %s failed%s", qp->qp_num, failed,
+				       ah.is_global ? " (GID index of the right type?)" : "");
 	return 0;
 }
 
@@ -128,26 +105,25 @@ static int create_side(struct rdma_loop *loop, enum loop_side side)
 {
 	loop->cq[side] = ibv_create_cq(loop->ctx, 2 * loop->depth, NULL, NULL, 0);
 	if (!loop->cq[side])
-		return loop_fail(errno, "cannot create a CQ on %s", loop->dev_name);
+		return p2pmr_set_error(errno, "cannot create a CQ on %s", loop->dev_name);
 	loop->qp[side] = create_qp(loop, loop->cq[side]);
-	return loop->qp[side] ? 0 : -EIO;
+	return loop->qp[side] ? 0 : errno;
 }
 
-int loop_open(struct rdma_loop *loop, const char *dev_name, uint8_t port, int gid_index,
-	      unsigned int depth)
+int loop_open(struct rdma_loop *loop, const struct rdma_opts *rdma, unsigned int depth)
 {
 	int ret;
 
 	memset(loop, 0, sizeof(*loop));
-	loop->port = port;
-	loop->gid_index = gid_index;
+	loop->port = rdma->ib_port;
+	loop->gid_index = rdma->gid_index;
 	loop->depth = depth;
-	loop->ctx = open_named_device(dev_name, loop->dev_name, sizeof(loop->dev_name));
-	if (!loop->ctx)
-		return -ENODEV;
+	ret = open_named_device(loop, rdma->ib_dev);
+	if (ret)
+		return ret;
 	loop->pd = ibv_alloc_pd(loop->ctx);
 	if (!loop->pd) {
-		ret = loop_fail(errno, "cannot allocate a PD on %s", loop->dev_name);
+		ret = p2pmr_set_error(errno, "cannot allocate a PD on %s", loop->dev_name);
 		goto fail;
 	}
 	ret = create_side(loop, LOOP_REQUESTER);
@@ -194,7 +170,7 @@ int loop_post_send(struct rdma_loop *loop, enum ibv_wr_opcode opcode,
 	}, *bad;
 	int ret = ibv_post_send(loop->qp[LOOP_REQUESTER], &wr, &bad);
 
-	return ret ? loop_fail(ret, "posting a send work request failed") : 0;
+	return ret ? p2pmr_set_error(ret, "posting a send work request failed") : 0;
 }
 
 int loop_post_recv(struct rdma_loop *loop, const struct ibv_sge *sge)
@@ -203,7 +179,7 @@ int loop_post_recv(struct rdma_loop *loop, const struct ibv_sge *sge)
 	struct ibv_recv_wr wr = { .sg_list = &copy, .num_sge = 1 }, *bad;
 	int ret = ibv_post_recv(loop->qp[LOOP_RESPONDER], &wr, &bad);
 
-	return ret ? loop_fail(ret, "posting a receive work request failed") : 0;
+	return ret ? p2pmr_set_error(ret, "posting a receive work request failed") : 0;
 }
 
 static int reap_cq(struct ibv_cq *cq, struct loop_counts *counts)
@@ -213,12 +189,12 @@ static int reap_cq(struct ibv_cq *cq, struct loop_counts *counts)
 
 	n = ibv_poll_cq(cq, 16, wc);
 	if (n < 0)
-		return loop_fail(EIO, "polling a CQ failed");
+		return p2pmr_set_error(EIO, "polling a CQ failed");
 	for (i = 0; i < n; i++) {
 		if (wc[i].status != IBV_WC_SUCCESS)
-			return loop_fail(0, "work completion error: %s (opcode %d, vendor error 0x%x)",
-					 ibv_wc_status_str(wc[i].status), wc[i].opcode,
-					 wc[i].vendor_err);
+			return p2pmr_set_error(EIO, "work completion error: %s (opcode %d, vendor error 0x%x)",
+					       ibv_wc_status_str(wc[i].status), wc[i].opcode,
+					       wc[i].vendor_err);
 		if (wc[i].opcode & IBV_WC_RECV)
 			counts->recvs++;
 		else
@@ -269,7 +245,7 @@ int loop_run(struct rdma_loop *loop, uint64_t n, unsigned int window, bool recvs
 			done = loop_done(&counts, recvs);
 			last = loop_now();
 		} else if (loop_now() - last > LOOP_STALL_SECONDS) {
-			return loop_fail(ETIMEDOUT, "no completion for %.0f s", LOOP_STALL_SECONDS);
+			return p2pmr_set_error(ETIMEDOUT, "no completion for %.0f s", LOOP_STALL_SECONDS);
 		}
 	}
 	*seconds = loop_now() - start;

@@ -12,6 +12,8 @@
 
 #include <infiniband/verbs.h>
 
+#include "rdma_opts.h"
+
 enum loop_side { LOOP_REQUESTER, LOOP_RESPONDER, LOOP_SIDES };
 
 struct rdma_loop {
@@ -31,15 +33,18 @@ struct loop_counts {
 	uint64_t recvs;			/* responder's receive queue */
 };
 
-/* Message for a failure: what failed and, where known, why and the fix. */
-int loop_open(struct rdma_loop *loop, const char *dev_name, uint8_t port, int gid_index,
-	      unsigned int depth);
+/*
+ * Functions that can fail return 0 or a positive errno value and leave the
+ * message in p2pmr_last_error(): what failed and, where known, why and the
+ * fix.
+ */
+int loop_open(struct rdma_loop *loop, const struct rdma_opts *rdma, unsigned int depth);
 void loop_close(struct rdma_loop *loop);
 
 int loop_post_send(struct rdma_loop *loop, enum ibv_wr_opcode opcode,
 		   const struct ibv_sge *local, uint64_t remote_addr, uint32_t rkey);
 int loop_post_recv(struct rdma_loop *loop, const struct ibv_sge *sge);
-/* Poll both CQs once; a failed completion is an error (-EIO). */
+/* Poll both CQs once; a failed completion is an error (EIO). */
 int loop_reap(struct rdma_loop *loop, struct loop_counts *counts);
 
 /* Posts the work requests of operation i (0, 1, ...) of a run. */
@@ -51,15 +56,12 @@ typedef int (*loop_post_fn)(void *arg, uint64_t i);
  * n operations, each posted by post(arg, i), at most window in flight. One
  * is done when its send completes and, with recvs, a receive too. A failed
  * post or completion, or LOOP_STALL_SECONDS without a completion
- * (-ETIMEDOUT), ends the run. *seconds: the time the n operations took.
+ * (ETIMEDOUT), ends the run. *seconds: the time the n operations took.
  */
 int loop_run(struct rdma_loop *loop, uint64_t n, unsigned int window, bool recvs,
 	     loop_post_fn post, void *arg, double *seconds);
 
 /* CLOCK_MONOTONIC, in seconds. */
 double loop_now(void);
-
-/* The last failure's message. */
-const char *loop_error(void);
 
 #endif /* P2PMR_TOOL_RDMA_LOOP_H */

@@ -35,14 +35,14 @@ int parse_size(const char *text, uint64_t *sizep)
 	int shift;
 
 	if (!text || !*text || *text == '-')
-		return -EINVAL;
+		return EINVAL;
 	errno = 0;
 	v = strtoull(text, &end, 0);
 	if (errno || end == text)
-		return -EINVAL;
+		return EINVAL;
 	shift = unit_shift(end);
 	if (shift < 0 || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
+		return EINVAL;
 	*sizep = (uint64_t)v << shift;
 	return 0;
 }
@@ -56,7 +56,7 @@ static int size_list_add(struct size_list *list, uint64_t v)
 	if (i < list->nr && list->size[i] == v)
 		return 0;
 	if (list->nr == SIZE_LIST_MAX)
-		return -E2BIG;
+		return E2BIG;
 	for (j = list->nr; j > i; j--)
 		list->size[j] = list->size[j - 1];
 	list->size[i] = v;
@@ -76,7 +76,7 @@ static int parse_item(char *item, struct size_list *list)
 	}
 	*dash = '\0';
 	if (parse_size(item, &lo) || parse_size(dash + 1, &hi) || !lo || lo > hi)
-		return -EINVAL;
+		return EINVAL;
 	for (v = lo; v < hi; v *= RANGE_STEP) {
 		ret = size_list_add(list, v);
 		if (ret)
@@ -95,12 +95,12 @@ int parse_size_list(const char *text, struct size_list *list)
 	list->nr = 0;
 	copy = strdup(text);
 	if (!copy)
-		return -ENOMEM;
+		return ENOMEM;
 	for (item = strtok_r(copy, ",", &save); item && !ret; item = strtok_r(NULL, ",", &save))
 		ret = parse_item(item, list);
 	free(copy);
 	if (!ret && !list->nr)
-		ret = -EINVAL;
+		ret = EINVAL;
 	return ret;
 }
 

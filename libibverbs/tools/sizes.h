@@ -13,11 +13,15 @@ struct size_list {
 	unsigned int nr;
 };
 
-/* One size: a number (decimal or 0x hex) with an optional K, M, G suffix. */
+/*
+ * One size: a number (decimal or 0x hex) with an optional K, M, G, T
+ * suffix (powers of 1024, "K", "KB" or "KiB"). 0 or EINVAL.
+ */
 int parse_size(const char *text, uint64_t *sizep);
 /*
  * Comma-separated items, each a size or a range "A-B": A, 4A, 16A, ... up
- * to B, and B itself. Sorted, without repeats.
+ * to B, and B itself. Sorted, without repeats. 0, EINVAL, E2BIG (more than
+ * SIZE_LIST_MAX sizes) or ENOMEM.
  */
 int parse_size_list(const char *text, struct size_list *list);
 uint64_t size_list_max(const struct size_list *list);

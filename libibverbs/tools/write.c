@@ -20,6 +20,7 @@
 
 #include "p2pmr.h"
 #include "rdma_loop.h"
+#include "rdma_opts.h"
 #include "sizes.h"
 #include "write.h"
 
@@ -33,9 +34,7 @@ struct write_opts {
 	uint64_t offset;
 	const char *text;
 	const char *file;		/* "-": standard input */
-	const char *ib_dev;
-	uint8_t port;
-	int gid_index;
+	struct rdma_opts rdma;
 	bool verify;
 };
 
@@ -49,13 +48,16 @@ struct writer {
 	int dmabuf_fd;
 	struct rdma_loop loop;
 	struct ibv_mr *local_mr;
-	struct ibv_mr *bar_mr;
+	struct p2pmr_mr *bar_mr;
 	unsigned int requests;
 	double seconds;
 };
 
 void write_usage(FILE *out)
 {
+	struct rdma_opts defaults;
+
+	rdma_opts_init(&defaults, NULL);
 	fprintf(out,
 		"usage: p2pmr write PCI --bar N [--offset O] (--text STRING | --file PATH) [options]\n"
 		"  RDMA WRITE the bytes, from a host memory MR, into BAR N of PCI at offset O\n"
@@ -64,10 +66,9 @@ void write_usage(FILE *out)
 		"  -b, --bar N            the BAR\n"
 		"  -o, --offset O         where in the BAR (any byte offset; default 0)\n"
 		"  -t, --text STRING      the bytes of STRING (no terminating NUL)\n"
-		"  -f, --file PATH        the bytes of a file ('-': standard input)\n"
-		"  -d, --ib-dev NAME      RDMA device (default: the first one)\n"
-		"  -i, --ib-port N        its port (default 1)\n"
-		"  -g, --gid-index N      GID used to reach the port itself (default 0)\n"
+		"  -f, --file PATH        the bytes of a file ('-': standard input)\n");
+	rdma_opts_usage(out, &defaults);
+	fprintf(out,
 		"      --verify           read the bytes back through VFIO mmap and compare\n");
 }
 
@@ -78,9 +79,9 @@ static const struct option write_long_opts[] = {
 	{ "offset", required_argument, NULL, 'o' },
 	{ "text", required_argument, NULL, 't' },
 	{ "file", required_argument, NULL, 'f' },
-	{ "ib-dev", required_argument, NULL, 'd' },
-	{ "ib-port", required_argument, NULL, 'i' },
-	{ "gid-index", required_argument, NULL, 'g' },
+	RDMA_OPT_IB_DEV,
+	RDMA_OPT_IB_PORT,
+	RDMA_OPT_GID_INDEX,
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
@@ -102,6 +103,9 @@ static int write_parse_one(struct write_opts *o, int c, const char *arg)
 	uint64_t v = 0;
 	int ret;
 
+	ret = rdma_opt(&o->rdma, c, arg, "p2pmr write");
+	if (ret != ENOENT)
+		return ret ? 2 : 0;
 	switch (c) {
 	case 'b':
 		ret = number_opt("BAR", arg, 0, P2PMR_MAX_BARS - 1, &v);
@@ -115,17 +119,6 @@ static int write_parse_one(struct write_opts *o, int c, const char *arg)
 	case 'f':
 		o->file = arg;
 		return 0;
-	case 'd':
-		o->ib_dev = arg;
-		return 0;
-	case 'i':
-		ret = number_opt("port", arg, 1, 255, &v);
-		o->port = v;
-		return ret;
-	case 'g':
-		ret = number_opt("GID index", arg, 0, 255, &v);
-		o->gid_index = v;
-		return ret;
 	case OPT_VERIFY:
 		o->verify = true;
 		return 0;
@@ -142,9 +135,11 @@ static int write_parse(struct write_opts *o, int argc, char **argv)
 {
 	int c, ret;
 
-	*o = (struct write_opts){ .bar = -1, .port = 1 };
+	*o = (struct write_opts){ .bar = -1 };
+	rdma_opts_init(&o->rdma, NULL);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:o:t:f:d:i:g:h", write_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:o:t:f:h" RDMA_OPTS_SHORT, write_long_opts,
+				NULL)) != -1) {
 		ret = write_parse_one(o, c, optarg);
 		if (ret)
 			return ret;
@@ -167,6 +162,7 @@ static int read_all(int fd, uint8_t **datap, size_t *lenp)
 	size_t len = 0, cap = 0;
 	uint8_t *data = NULL, *bigger;
 	ssize_t n;
+	int ret;
 
 	for (;;) {
 		if (cap - len < READ_STEP) {
@@ -174,7 +170,7 @@ static int read_all(int fd, uint8_t **datap, size_t *lenp)
 			bigger = realloc(data, cap);
 			if (!bigger) {
 				free(data);
-				return -ENOMEM;
+				return ENOMEM;
 			}
 			data = bigger;
 		}
@@ -182,9 +178,9 @@ static int read_all(int fd, uint8_t **datap, size_t *lenp)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			n = -errno;
+			ret = errno;
 			free(data);
-			return n;
+			return ret;
 		}
 		if (!n)
 			break;
@@ -204,26 +200,27 @@ static int load_data(struct writer *w)
 		w->len = strlen(w->opts.text);
 		w->data = malloc(w->len ? w->len : 1);
 		if (!w->data)
-			return -ENOMEM;
+			return ENOMEM;
 		memcpy(w->data, w->opts.text, w->len);
 	} else {
 		fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
 		if (fd < 0) {
-			fprintf(stderr, "p2pmr write: cannot open %s: %s\n", path, strerror(errno));
-			return -errno;
+			ret = errno;
+			fprintf(stderr, "p2pmr write: cannot open %s: %s\n", path, strerror(ret));
+			return ret;
 		}
 		ret = read_all(fd, &w->data, &w->len);
 		if (fd != STDIN_FILENO)
 			close(fd);
 		if (ret) {
-			fprintf(stderr, "p2pmr write: cannot read %s: %s\n", path, strerror(-ret));
+			fprintf(stderr, "p2pmr write: cannot read %s: %s\n", path, strerror(ret));
 			return ret;
 		}
 	}
 	if (!w->len) {
 		fprintf(stderr, "p2pmr write: nothing to write (the %s is empty)\n",
 			w->opts.text ? "text" : "file");
-		return -EINVAL;
+		return EINVAL;
 	}
 	return 0;
 }
@@ -238,24 +235,24 @@ static int export_target(struct writer *w)
 	if (p2pmr_device_open(o->pci, P2PMR_VFIO_API_AUTO, &w->dev) ||
 	    p2pmr_device_bar_info(w->dev, o->bar, &w->bar)) {
 		fprintf(stderr, "p2pmr write: %s\n", p2pmr_last_error());
-		return -EIO;
+		return EIO;
 	}
 	if (!w->bar.size || !w->bar.is_memory) {
 		fprintf(stderr, "p2pmr write: BAR %d of %s is not a memory BAR\n", o->bar, o->pci);
-		return -EINVAL;
+		return EINVAL;
 	}
 	if (o->offset >= w->bar.size || w->len > w->bar.size - o->offset) {
 		fprintf(stderr,
 			"p2pmr write: %zu bytes at offset 0x%" PRIx64 " end past BAR %d of %s (%s bytes)\n",
 			w->len, o->offset, o->bar, o->pci, format_size(w->bar.size, size, sizeof(size)));
-		return -EINVAL;
+		return EINVAL;
 	}
 	end = (o->offset + w->len + page - 1) & ~(page - 1);
 	w->range.offset = o->offset & ~(page - 1);
 	w->range.length = end - w->range.offset;
 	if (p2pmr_dmabuf_export(w->dev, o->bar, &w->range, 1, &w->dmabuf_fd)) {
 		fprintf(stderr, "p2pmr write: %s\n", p2pmr_last_error());
-		return -EIO;
+		return EIO;
 	}
 	return 0;
 }
@@ -269,7 +266,7 @@ static int register_mrs(struct writer *w)
 	if (!w->local_mr) {
 		fprintf(stderr, "p2pmr write: ibv_reg_mr of the host buffer failed: %s\n",
 			strerror(errno));
-		return -EIO;
+		return EIO;
 	}
 	/* Addressed by BAR offset: the RDMA address of a byte is where it lands. */
 	w->bar_mr = p2pmr_reg_dmabuf_mr(w->loop.pd, 0, w->range.length, w->range.offset,
@@ -278,7 +275,7 @@ static int register_mrs(struct writer *w)
 	if (!w->bar_mr) {
 		fprintf(stderr, "p2pmr write: registering BAR %d of %s as an MR failed: %s\n",
 			o->bar, o->pci, p2pmr_last_error());
-		return -EIO;
+		return EIO;
 	}
 	return 0;
 }
@@ -305,8 +302,8 @@ static int rdma_write_all(struct writer *w)
 	if (!loop_run(&w->loop, w->requests, WRITE_DEPTH, false, post_chunk, w, &w->seconds))
 		return 0;
 	fprintf(stderr, "p2pmr write: RDMA WRITE into BAR %d of %s: %s\n", w->opts.bar,
-		w->opts.pci, loop_error());
-	return -EIO;
+		w->opts.pci, p2pmr_last_error());
+	return EIO;
 }
 
 static void report(const struct writer *w)
@@ -324,7 +321,7 @@ static void report(const struct writer *w)
 	printf("  source: host buffer, MR lkey 0x%x\n", w->local_mr->lkey);
 	printf("  target: dma-buf of BAR %d bytes [0x%" PRIx64 ", 0x%" PRIx64 "), MR rkey 0x%x at iova 0x%" PRIx64 ", registered %s\n",
 	       o->bar, w->range.offset, w->range.offset + w->range.length, w->bar_mr->rkey,
-	       w->range.offset, p2pmr_mr_is_fallback(w->bar_mr) ?
+	       w->bar_mr->iova, p2pmr_mr_is_fallback(w->bar_mr) ?
 	       "through the uverbs fallback (UVERBS_METHOD_REG_DMABUF_MR)" :
 	       "by the provider (ibv_reg_dmabuf_mr)");
 }
@@ -338,14 +335,14 @@ static int verify(struct writer *w)
 
 	if (p2pmr_bar_mmap(w->dev, w->opts.bar, &bar, &bar_len)) {
 		fprintf(stderr, "p2pmr write: verify: %s\n", p2pmr_last_error());
-		return -EIO;
+		return EIO;
 	}
 	got = (const volatile uint8_t *)bar + w->opts.offset;
 	for (i = 0; i < w->len && !ret; i++) {
 		if (got[i] != w->data[i]) {
 			fprintf(stderr, "p2pmr write: verify: BAR byte 0x%" PRIx64 " is 0x%02x, expected 0x%02x\n",
 				w->opts.offset + i, got[i], w->data[i]);
-			ret = -EIO;
+			ret = EIO;
 		}
 	}
 	if (!ret)
@@ -381,10 +378,9 @@ int write_main(int argc, char **argv)
 	ret = load_data(&w);
 	if (!ret)
 		ret = export_target(&w);
-	if (!ret && loop_open(&w.loop, w.opts.ib_dev, w.opts.port, w.opts.gid_index,
-			      WRITE_DEPTH)) {
-		fprintf(stderr, "p2pmr write: %s\n", loop_error());
-		ret = -EIO;
+	if (!ret && loop_open(&w.loop, &w.opts.rdma, WRITE_DEPTH)) {
+		fprintf(stderr, "p2pmr write: %s\n", p2pmr_last_error());
+		ret = EIO;
 	}
 	if (!ret)
 		ret = register_mrs(&w);

@@ -5,12 +5,12 @@
  * made for the bugs of MR registrations racing with vfio-pci revoking the
  * dma-buf.
  *
- *   p2pmr-fuzz --device BDF [--bar N] [--ibdev NAME] [--gid N] [--file F]
+ *   p2pmr-fuzz --device BDF [--bar N] [--ib-dev NAME] [--gid-index N] [--file F]
  *              [--seed N] [--threads N] [--seconds S] [--watchdog S]
  *              [--importer BDF] [--heavy] [--verbose]
  *
  *   --device    the device bound to vfio-pci; --bar its memory BAR (2)
- *   --ibdev     the RDMA device (rxe0), --gid its GID index (0)
+ *   --ib-dev    the RDMA device (rxe0), --gid-index its GID index (0)
  *   --file      the host file behind the BAR (ivshmem): checked transfers
  *   --seed      the seed to replay (default: from /dev/urandom), printed
  *   --threads   threads (4), --seconds how long (60)
@@ -347,8 +347,9 @@ static unsigned long print_table(struct fuzz *f, unsigned long *skipped)
 
 static void print_replay(const struct fuzz *f)
 {
-	printf("p2pmr-fuzz: seed 0x%" PRIx64 " (replay: p2pmr-fuzz --device %s --bar %u --ibdev %s%s%s%s%s --seed 0x%" PRIx64 " --threads %u --seconds %u%s)\n",
-	       f->seed, f->addr, f->bar, f->ibdev, f->file ? " --file " : "", f->file ? f->file : "",
+	printf("p2pmr-fuzz: seed 0x%" PRIx64 " (replay: p2pmr-fuzz --device %s --bar %u --ib-dev %s --gid-index %d%s%s%s%s --seed 0x%" PRIx64 " --threads %u --seconds %u%s)\n",
+	       f->seed, f->addr, f->bar, f->rdma.ib_dev, f->rdma.gid_index,
+	       f->file ? " --file " : "", f->file ? f->file : "",
 	       f->importer ? " --importer " : "", f->importer ? f->importer : "", f->seed,
 	       f->threads, f->seconds, f->heavy ? " --heavy" : "");
 	fflush(stdout);
@@ -441,16 +442,16 @@ static uint64_t random_seed(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: p2pmr-fuzz --device BDF [--bar N] [--ibdev NAME] [--gid N] [--file F] [--seed N] [--threads N] [--seconds S] [--watchdog S] [--importer BDF] [--heavy] [--verbose]\n");
+	fprintf(stderr, "usage: p2pmr-fuzz --device BDF [--bar N] [--ib-dev NAME] [--gid-index N] [--file F] [--seed N] [--threads N] [--seconds S] [--watchdog S] [--importer BDF] [--heavy] [--verbose]\n");
 }
 
 static int parse_options(struct fuzz *f, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "device", required_argument, NULL, 'd' },
+		{ "device", required_argument, NULL, 'D' },
 		{ "bar", required_argument, NULL, 'b' },
-		{ "ibdev", required_argument, NULL, 'i' },
-		{ "gid", required_argument, NULL, 'g' },
+		RDMA_OPT_IB_DEV,
+		RDMA_OPT_GID_INDEX,
 		{ "file", required_argument, NULL, 'f' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "threads", required_argument, NULL, 't' },
@@ -465,11 +466,13 @@ static int parse_options(struct fuzz *f, int argc, char **argv)
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (rdma_opt(&f->rdma, opt, optarg, "p2pmr-fuzz")) {
+		case 0: continue;
+		case EINVAL: return -EINVAL;
+		}
 		switch (opt) {
-		case 'd': f->addr = optarg; break;
+		case 'D': f->addr = optarg; break;
 		case 'b': f->bar = atoi(optarg); break;
-		case 'i': f->ibdev = optarg; break;
-		case 'g': f->gid = atoi(optarg); break;
 		case 'f': f->file = optarg; break;
 		case 's': f->seed = strtoull(optarg, NULL, 0); seeded = true; break;
 		case 't': f->threads = atoi(optarg); break;
@@ -516,7 +519,7 @@ static int setup_verbs(struct fuzz *f)
 {
 	unsigned int i;
 
-	f->ctx = verbs_open(f->ibdev);
+	f->ctx = verbs_open(f->rdma.ib_dev);
 	if (!f->ctx)
 		return 1;
 	for (i = 0; i < PD_COUNT; i++) {
@@ -629,7 +632,7 @@ static void take_counts(struct fuzz *f, struct counts *c)
 	c->dmabufs = count_dmabufs();
 	if (c->dmabufs < 0)
 		c->dmabufs = count_dmabuf_fds();
-	c->mrs = count_mrs(f->ibdev);
+	c->mrs = count_mrs(f->rdma.ib_dev);
 	c->fds = count_fds();
 }
 
@@ -653,7 +656,7 @@ static void check_counts(struct fuzz *f, const struct counts *before)
 			   now.dmabufs, before->dmabufs);
 	if (now.mrs != before->mrs)
 		fz_finding(NULL, "%d MRs on %s after everything was closed, %d before", now.mrs,
-			   f->ibdev, before->mrs);
+			   f->rdma.ib_dev, before->mrs);
 	if (now.fds != before->fds)
 		fz_finding(NULL, "the fuzzer has %d fds open at the end, %d at the start", now.fds,
 			   before->fds);
@@ -693,7 +696,7 @@ static void run(struct fuzz *f)
 
 int main(int argc, char **argv)
 {
-	struct fuzz f = { .bar = 2, .ibdev = "rxe0", .threads = 4, .seconds = 60, .watchdog = 60 };
+	struct fuzz f = { .bar = 2, .threads = 4, .seconds = 60, .watchdog = 60 };
 	pthread_t watchdog;
 	struct counts before;
 	unsigned long ops, skipped;
@@ -702,6 +705,7 @@ int main(int argc, char **argv)
 	main_state.f = &f;
 	main_state.op = -1;
 	main_state.tid = getpid();
+	rdma_opts_init(&f.rdma, "rxe0");
 	if (parse_options(&f, argc, argv)) {
 		usage();
 		return 3;
@@ -712,7 +716,7 @@ int main(int argc, char **argv)
 	if (setup(&f))
 		return 3;
 	kmsg("start, seed 0x%" PRIx64 ", %u threads, %u s, %s BAR %u, %s\n", f.seed, f.threads,
-	     f.seconds, f.addr, f.bar, f.ibdev);
+	     f.seconds, f.addr, f.bar, f.rdma.ib_dev);
 	pthread_create(&watchdog, NULL, watchdog_main, &f);
 	run(&f);
 	teardown(&f);

@@ -21,6 +21,7 @@
 #include <infiniband/verbs.h>
 
 #include "p2pmr.h"
+#include "rdma_opts.h"
 #include "verbs_loop.h"
 
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
@@ -93,7 +94,7 @@ enum mr_kind { MR_NONE, MR_LIB, MR_RAW };
 
 struct mr_ref {
 	enum mr_kind kind;
-	struct ibv_mr *mr;	/* MR_LIB: p2pmr_reg_dmabuf_mr()'s */
+	struct p2pmr_mr *mr;	/* MR_LIB: p2pmr_reg_dmabuf_mr()'s */
 	uint32_t handle;
 	uint32_t lkey;
 	uint32_t rkey;
@@ -146,10 +147,9 @@ struct fuzz {
 	/* options */
 	const char *addr;
 	const char *file;
-	const char *ibdev;
+	struct rdma_opts rdma;	/* --ib-dev, --gid-index */
 	const char *importer;	/* another PCI device for the test importer */
 	unsigned int bar;
-	int gid;
 	unsigned int threads;
 	unsigned int seconds;
 	unsigned int watchdog;

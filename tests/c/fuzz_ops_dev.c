@@ -189,7 +189,7 @@ static int dev_reopen(struct fuzz_thread *t, const char *after)
 		fz_finding(t, "%s does not open again after %s: %s", f->addr, after,
 			   p2pmr_last_error());
 	}
-	return ret;
+	return -ret;
 }
 
 /* Close the VFIO device (its dma-bufs are revoked for good) and reopen it. */

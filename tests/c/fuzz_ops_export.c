@@ -23,8 +23,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <linux/vfio.h>
+
 #include "fuzz.h"
-#include "vfio_dmabuf_uapi.h"
 
 /* The most ranges a request is filled with. */
 #define FUZZ_MAX_RANGES		4096
@@ -355,7 +356,7 @@ int fz_export_simple(struct fuzz_thread *t, struct buf_meta *m)
 	ret = p2pmr_dmabuf_export(dev, t->f->bar, r, n, &fd);
 	fz_dev_put(t->f);
 	if (ret)
-		return ret;
+		return -ret;
 	*m = (struct buf_meta){ a.size, a.first, fcntl(fd, F_GETFL) & O_ACCMODE };
 	return fd;
 }

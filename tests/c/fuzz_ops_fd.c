@@ -335,7 +335,7 @@ static int op_fdinfo(struct fuzz_thread *t)
 	else if (size != m.size)
 		fz_finding(t, "fdinfo says a %llu-byte dma-buf has %llu bytes",
 			   (unsigned long long)m.size, (unsigned long long)size);
-	return finish(fd, ret);
+	return finish(fd, -ret);
 }
 
 /* The debugfs list of every dma-buf, walked while they come and go. */

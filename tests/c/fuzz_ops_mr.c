@@ -41,9 +41,9 @@ int fz_thread_verbs_open(struct fuzz_thread *t)
 				      FUZZ_ACCESS_ALL);
 	if (!t->host_mr || !t->check_host_mr)
 		return -errno;
-	ret = loop_open_pd(&t->loop, f->pd[PD_MAIN], f->gid);
+	ret = loop_open_pd(&t->loop, f->pd[PD_MAIN], f->rdma.gid_index);
 	if (!ret)
-		ret = loop_open_pd(&t->check_loop, f->pd[PD_CHECK], f->gid);
+		ret = loop_open_pd(&t->check_loop, f->pd[PD_CHECK], f->rdma.gid_index);
 	t->loop_ok = t->check_loop_ok = !ret;
 	return ret;
 }
@@ -181,18 +181,18 @@ static void pick_reg_path(struct fuzz_thread *t, struct reg_args *a)
 	}
 }
 
-/* The registration itself: 0 with @r filled in, or -errno. */
+/* The registration itself: 0 with @r filled in, or -errno (the fuzzer's way). */
 static int reg_call(struct fuzz *f, const struct reg_args *a, struct mr_ref *r)
 {
 	struct p2pmr_mr_keys keys = { 0 };
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	int ret = 0;
 
 	*r = (struct mr_ref){ .iova = a->iova, .length = a->length, .pd = a->pd };
 	lib_enter(f);
 	if (a->raw) {
-		ret = p2pmr_uverbs_reg_dmabuf_mr(f->ctx->cmd_fd, a->pd_handle, a->offset, a->length,
-						 a->iova, a->fd, a->access, &keys);
+		ret = -p2pmr_uverbs_reg_dmabuf_mr(f->ctx->cmd_fd, a->pd_handle, a->offset,
+						  a->length, a->iova, a->fd, a->access, &keys);
 		r->kind = MR_RAW;
 		r->handle = keys.handle;
 		r->lkey = keys.lkey;
@@ -321,6 +321,7 @@ static int op_rereg(struct fuzz_thread *t)
 	struct mr_slot *s = mr_get(f, &t->rng);
 	int flags, access = FUZZ_ACCESS_ALL, ret;
 	const char *bad = NULL;
+	struct ibv_mr *ibv_mr;
 	struct mr_ref *r;
 	unsigned int pd;
 
@@ -353,10 +354,12 @@ static int op_rereg(struct fuzz_thread *t)
 	}
 	fz_note(t, "rereg MR handle %u: flags 0x%x pd %u access 0x%x", r->handle, flags, pd,
 		access);
-	if (r->kind == MR_LIB && !p2pmr_mr_is_fallback(r->mr)) {
-		ret = ibv_rereg_mr(r->mr, flags, f->pd[pd], NULL, 0, access) ? -errno : 0;
-		r->lkey = r->mr->lkey;
-		r->rkey = r->mr->rkey;
+	/* The provider's MR through libibverbs, any other by the command. */
+	ibv_mr = r->kind == MR_LIB ? p2pmr_mr_ibv_mr(r->mr) : NULL;
+	if (ibv_mr) {
+		ret = ibv_rereg_mr(ibv_mr, flags, f->pd[pd], NULL, 0, access) ? -errno : 0;
+		r->lkey = ibv_mr->lkey;
+		r->rkey = ibv_mr->rkey;
 	} else {
 		ret = rereg_raw(f, r, flags, f->pd[pd]->handle, access);
 	}

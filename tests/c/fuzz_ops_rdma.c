@@ -275,7 +275,7 @@ static void __attribute__((noreturn)) fork_child(struct fuzz *f, int fd, const s
 	close_others(keep, 3);
 	if (write(ready, "c", 1) != 1)
 		_exit(EPIPE);
-	ret = loop_open(&l, f->ibdev, f->gid);
+	ret = loop_open(&l, f->rdma.ib_dev, f->rdma.gid_index);
 	if (ret)
 		_exit(-ret);
 	buf = aligned_alloc(f->page, FUZZ_HOST_LEN);
@@ -285,7 +285,7 @@ static void __attribute__((noreturn)) fork_child(struct fuzz *f, int fd, const s
 	ret = p2pmr_uverbs_reg_dmabuf_mr(l.ctx->cmd_fd, l.pd->handle, 0, m->size, FUZZ_IOVA_BASE,
 					 fd, FUZZ_ACCESS_ALL, &keys);
 	if (ret)
-		_exit(-ret);
+		_exit(ret);
 	if (write(ready, "r", 1) != 1)
 		_exit(EPIPE);
 	child_traffic(&l, &r, m->size, buf, host->lkey, keys.rkey, stop);
@@ -367,7 +367,7 @@ static int op_fork(struct fuzz_thread *t)
  * bytes at BAR offset @off; false (and the check loop given up) unless it
  * completed successfully.
  */
-static bool check_run(struct fuzz_thread *t, enum ibv_wr_opcode op, struct ibv_mr *mr,
+static bool check_run(struct fuzz_thread *t, enum ibv_wr_opcode op, struct p2pmr_mr *mr,
 		      uint64_t off, size_t len)
 {
 	int s;
@@ -385,7 +385,8 @@ static bool check_run(struct fuzz_thread *t, enum ibv_wr_opcode op, struct ibv_m
 	return true;
 }
 
-static void bar_check_rdma(struct fuzz_thread *t, struct ibv_mr *mr, uint64_t off, size_t len)
+static void bar_check_rdma(struct fuzz_thread *t, struct p2pmr_mr *mr, uint64_t off,
+			   size_t len)
 {
 	struct fuzz *f = t->f;
 	uint64_t seed = rng_next(&t->rng);
@@ -418,7 +419,7 @@ static int op_bar_check(struct fuzz_thread *t)
 	uint64_t off = f->fuzz_size + t->id * f->check_len;
 	struct p2pmr_range r = { off, f->check_len };
 	struct p2pmr_device *dev;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	int fd, ret;
 
 	if (!f->check_len)
@@ -433,7 +434,7 @@ static int op_bar_check(struct fuzz_thread *t)
 	ret = p2pmr_dmabuf_export(dev, f->bar, &r, 1, &fd);
 	fz_dev_put(f);
 	if (ret)
-		return ret;
+		return -ret;
 	lib_enter(f);
 	mr = p2pmr_reg_dmabuf_mr(f->pd[PD_CHECK], 0, r.length, FUZZ_IOVA_BASE + off, fd,
 				 FUZZ_ACCESS_ALL);

@@ -172,7 +172,7 @@ int mr_dereg(struct fuzz *f, struct mr_ref *r)
 	lib_exit(f);
 	if (!ret)
 		r->kind = MR_NONE;
-	return ret;
+	return -ret;
 }
 
 void mrs_dereg_all(struct fuzz *f)

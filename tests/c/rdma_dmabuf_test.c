@@ -9,12 +9,12 @@
  * docs/rxe-dmabuf-mr.md, and traffic must resume once the BAR is back.
  *
  *   rdma-dmabuf-test --list
- *   rdma-dmabuf-test CASE --device BDF [--bar N] [--file F] [--ibdev NAME]
- *                    [--gid N] [--seconds S]
+ *   rdma-dmabuf-test CASE --device BDF [--bar N] [--file F] [--ib-dev NAME]
+ *                    [--gid-index N] [--seconds S]
  *
- *   --device  the exporting device (bound to vfio-pci)
- *   --file    the host file backing the BAR (ivshmem), to check bytes
- *   --ibdev   the RDMA device (default rxe0); --gid its GID index (0)
+ *   --device     the exporting device (bound to vfio-pci)
+ *   --file       the host file backing the BAR (ivshmem), to check bytes
+ *   --ib-dev     the RDMA device (default rxe0); --gid-index its GID (0)
  * Exit status 0 when the case holds.
  */
 #define _GNU_SOURCE	/* memfd_create */
@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <linux/udmabuf.h>
+#include <linux/vfio.h>
 
 #include "cases.h"
 #include "check.h"
@@ -45,11 +46,11 @@
 #include "p2pmr.h"
 #include "pattern.h"
 #include "ranges.h"
+#include "rdma_opts.h"
 #include "rxe_flush.h"
 #include "unpriv.h"
 #include "verbs_loop.h"
 #include "vfio_ctl.h"
-#include "vfio_dmabuf_uapi.h"
 
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
@@ -61,8 +62,7 @@
 struct ctx {
 	const char *addr;
 	const char *file;
-	const char *ibdev;
-	int gid;
+	struct rdma_opts rdma;	/* --ib-dev, --gid-index */
 	int seconds;
 	unsigned int bar;
 	uint64_t page;
@@ -84,7 +84,7 @@ struct bar_buf {
 	uint64_t offset;	/* in the BAR */
 	size_t len;
 	int fd;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 };
 
 static int host_buf_reg(struct ctx *c, size_t len, int access, struct host_buf *h)
@@ -117,7 +117,7 @@ static void host_buf_free(struct host_buf *h)
 }
 
 static int reg_dmabuf(struct ctx *c, int fd, uint64_t offset, size_t len, uint64_t iova,
-		      int access, struct ibv_mr **mrp)
+		      int access, struct p2pmr_mr **mrp)
 {
 	*mrp = p2pmr_reg_dmabuf_mr(c->loop.pd, offset, len, iova, fd, access);
 	if (*mrp)
@@ -137,7 +137,7 @@ static int bar_buf_reg(struct ctx *c, uint64_t offset, size_t len, int access,
 	ret = p2pmr_dmabuf_export(c->dev, c->bar, &r, 1, &b->fd);
 	if (ret) {
 		fprintf(stderr, "export: %s\n", p2pmr_last_error());
-		return ret;
+		return -ret;
 	}
 	ret = reg_dmabuf(c, b->fd, 0, len, IOVA_BASE + offset, access, &b->mr);
 	if (ret)
@@ -420,7 +420,7 @@ static int case_udmabuf(struct ctx *c)
 	size_t len = MIB, xfer = 64 * KIB;
 	struct udmabuf_create create = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = len };
 	struct host_buf h;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	uint8_t *mem;
 	int memfd, dev, fd;
 
@@ -453,7 +453,7 @@ static int case_udmabuf(struct ctx *c)
 		return fail("RDMA READ from the udmabuf MR returned other bytes");
 	printf("RDMA WRITE and READ on a udmabuf MR (%s)\n",
 	       p2pmr_mr_is_fallback(mr) ? "UVERBS_METHOD_REG_DMABUF_MR" : "ibv_reg_dmabuf_mr");
-	CHECK_OK(p2pmr_dereg_mr(mr));
+	CHECK_LIB(p2pmr_dereg_mr(mr));
 	host_buf_free(&h);
 	munmap(mem, len);
 	close(fd);
@@ -468,7 +468,7 @@ static int case_udmabuf(struct ctx *c)
 static int expect_reg_error(struct ctx *c, const char *what, int fd, uint64_t offset,
 			    size_t len, uint64_t iova, int access, int want)
 {
-	struct ibv_mr *mr = p2pmr_reg_dmabuf_mr(c->loop.pd, offset, len, iova, fd, access);
+	struct p2pmr_mr *mr = p2pmr_reg_dmabuf_mr(c->loop.pd, offset, len, iova, fd, access);
 	struct p2pmr_mr_keys keys;
 	int ret;
 
@@ -484,9 +484,9 @@ static int expect_reg_error(struct ctx *c, const char *what, int fd, uint64_t of
 					 iova, fd, access, &keys);
 	if (!ret)
 		p2pmr_uverbs_dereg_mr(c->loop.ctx->cmd_fd, keys.handle);
-	if (ret != -want)
+	if (ret != want)
 		return fail("%s: the kernel said %s, expected %s", what,
-			    ret ? strerror(-ret) : "success", strerror(want));
+			    ret ? strerror(ret) : "success", strerror(want));
 	return 0;
 }
 
@@ -496,7 +496,7 @@ static int case_bad_input(struct ctx *c)
 	struct bar_buf b;
 	int fd, memfd;
 
-	CHECK_OK(p2pmr_dmabuf_export(c->dev, c->bar, &(struct p2pmr_range){ 9 * MIB, len }, 1, &fd));
+	CHECK_LIB(p2pmr_dmabuf_export(c->dev, c->bar, &(struct p2pmr_range){ 9 * MIB, len }, 1, &fd));
 	memfd = memfd_create("p2pmr-not-a-dmabuf", 0);
 	if (memfd < 0 || ftruncate(memfd, len))
 		return fail("memfd: %s", strerror(errno));
@@ -535,12 +535,12 @@ static int scattered_mr_check(struct ctx *c, const struct p2pmr_range *r, unsign
 	size_t len = n * c->page, msg = 64 * KIB, off, chunk;
 	uint64_t lo, hi;
 	struct host_buf h, back;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	uint8_t *want = malloc(len), *bar;
 	unsigned int i, j;
 	int fd;
 
-	CHECK_OK(p2pmr_dmabuf_export(c->dev, c->bar, r, n, &fd));
+	CHECK_LIB(p2pmr_dmabuf_export(c->dev, c->bar, r, n, &fd));
 	CHECK_OK(reg_dmabuf(c, fd, 0, len, IOVA_BASE, ACCESS_ALL, &mr));
 	CHECK_OK(host_buf_new(c, len, &h));
 	CHECK_OK(host_buf_new(c, len, &back));
@@ -797,7 +797,7 @@ static int case_revoke_mid_traffic(struct ctx *c)
 static int count_baseline(struct ctx *c, int *bufs, int *mrs)
 {
 	*bufs = count_dmabufs();
-	*mrs = count_mrs(c->ibdev);
+	*mrs = count_mrs(c->rdma.ib_dev);
 	if (*bufs < 0 || *mrs < 0)
 		return fail("cannot count dma-bufs (debugfs) or MRs (rdma resource show)");
 	return 0;
@@ -809,12 +809,12 @@ static int expect_counts(struct ctx *c, int bufs, int mrs, const char *when)
 	int tries;
 
 	for (tries = 0; tries < 100; tries++) {
-		if (count_dmabufs() == bufs && count_mrs(c->ibdev) == mrs)
+		if (count_dmabufs() == bufs && count_mrs(c->rdma.ib_dev) == mrs)
 			return 0;
 		usleep(100 * 1000);
 	}
 	return fail("%s: %d dma-bufs (%d before), %d MRs (%d before)", when, count_dmabufs(),
-		    bufs, count_mrs(c->ibdev), mrs);
+		    bufs, count_mrs(c->rdma.ib_dev), mrs);
 }
 
 /*
@@ -838,7 +838,7 @@ static int case_killed_process(struct ctx *c)
 		struct host_buf h;
 		struct bar_buf b;
 
-		if (loop_open(&c->loop, c->ibdev, c->gid) || host_buf_new(c, 64 * KIB, &h) || bar_buf_new(c, 13 * MIB, 64 * KIB, &b))
+		if (loop_open(&c->loop, c->rdma.ib_dev, c->rdma.gid_index) || host_buf_new(c, 64 * KIB, &h) || bar_buf_new(c, 13 * MIB, 64 * KIB, &b))
 			_exit(1);
 		if (write(pipefd[1], "r", 1) != 1)
 			_exit(1);
@@ -882,21 +882,21 @@ struct reg_counts {
 static int reg_dereg(struct verbs_loop *l, int fd, size_t len, bool lib, int *dereg)
 {
 	struct p2pmr_mr_keys keys;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	int ret;
 
 	if (lib) {
 		mr = p2pmr_reg_dmabuf_mr(l->pd, 0, len, IOVA_BASE, fd, ACCESS_ALL);
 		if (!mr)
 			return -errno;
-		*dereg = p2pmr_dereg_mr(mr);
+		*dereg = -p2pmr_dereg_mr(mr);
 		return 0;
 	}
 	ret = p2pmr_uverbs_reg_dmabuf_mr(l->ctx->cmd_fd, l->pd->handle, 0, len, IOVA_BASE, fd,
 					 ACCESS_ALL, &keys);
 	if (!ret)
-		*dereg = p2pmr_uverbs_dereg_mr(l->ctx->cmd_fd, keys.handle);
-	return ret;
+		*dereg = -p2pmr_uverbs_dereg_mr(l->ctx->cmd_fd, keys.handle);
+	return -ret;
 }
 
 /*
@@ -1038,7 +1038,7 @@ static int disturb_close(struct race *r, unsigned long step)
 	} else {
 		ret = p2pmr_dmabuf_export(r->c->dev, r->c->bar, &range, 1, &fd);
 		if (ret)
-			return ret;
+			return -ret;
 	}
 	close(__atomic_exchange_n(&s->fd, fd, __ATOMIC_RELAXED));
 	usleep(rand_r(&r->seed) % 200);
@@ -1065,7 +1065,7 @@ static int race_export(struct race *r)
 		ret = p2pmr_dmabuf_export(r->c->dev, r->c->bar, &range, 1, &r->own[i]);
 		if (ret) {
 			fprintf(stderr, "export: %s\n", p2pmr_last_error());
-			return ret;
+			return -ret;
 		}
 		r->slot[i].fd = r->fds_close ? dup(r->own[i]) : r->own[i];
 	}
@@ -1192,7 +1192,7 @@ static int device_close_registrar(struct ctx *c, int sock)
 
 	/* Only the owner may hold the device: its close must be the last. */
 	p2pmr_device_close(c->dev);
-	if (loop_open(&c->loop, c->ibdev, c->gid))
+	if (loop_open(&c->loop, c->rdma.ib_dev, c->rdma.gid_index))
 		return 1;
 	for (i = 0;; i++) {
 		if (fd < 0 || poll(&pfd, 1, 0) > 0) {
@@ -1273,7 +1273,7 @@ static int case_reg_race_device_close(struct ctx *c)
 		ret = fail("the registering process failed");
 	if (!c->dev)
 		return 1;
-	CHECK_OK(p2pmr_bar_mmap(c->dev, c->bar, &map, &c->bar_len));
+	CHECK_LIB(p2pmr_bar_mmap(c->dev, c->bar, &map, &c->bar_len));
 	c->bar_map = map;
 	printf("%d s: the device was closed and opened again %lu times under the registrations\n",
 	       c->seconds, cycles);
@@ -1354,7 +1354,7 @@ static int readonly_child(struct ctx *c, int sock)
 	size_t len = 64 * KIB;
 	uint64_t *want = malloc(len);
 	struct p2pmr_mr_keys keys;
-	struct ibv_mr *ro_mr, *rw_mr;
+	struct p2pmr_mr *ro_mr, *rw_mr;
 	struct host_buf h;
 	char what[64];
 	unsigned int i;
@@ -1364,7 +1364,7 @@ static int readonly_child(struct ctx *c, int sock)
 	CHECK_OK(fds_recv(sock, fds, 2));
 	printf("child: uid %d, no capabilities, got a read-only and a read-write dma-buf\n",
 	       getuid());
-	CHECK_OK(loop_open(&c->loop, c->ibdev, c->gid));
+	CHECK_OK(loop_open(&c->loop, c->rdma.ib_dev, c->rdma.gid_index));
 	for (i = 0; i < sizeof(writers) / sizeof(writers[0]); i++) {
 		snprintf(what, sizeof(what), "%s on a read-only dma-buf", writers[i].what);
 		if (expect_reg_error(c, what, fds[0], 0, len, IOVA_BASE, writers[i].access,
@@ -1372,9 +1372,9 @@ static int readonly_child(struct ctx *c, int sock)
 			return 1;
 	}
 	CHECK_OK(reg_dmabuf(c, fds[0], 0, len, IOVA_BASE, IBV_ACCESS_REMOTE_READ, &ro_mr));
-	CHECK_OK(p2pmr_uverbs_reg_dmabuf_mr(c->loop.ctx->cmd_fd, c->loop.pd->handle, 0, len,
+	CHECK_LIB(p2pmr_uverbs_reg_dmabuf_mr(c->loop.ctx->cmd_fd, c->loop.pd->handle, 0, len,
 					    IOVA_BASE, fds[0], IBV_ACCESS_REMOTE_READ, &keys));
-	CHECK_OK(p2pmr_uverbs_dereg_mr(c->loop.ctx->cmd_fd, keys.handle));
+	CHECK_LIB(p2pmr_uverbs_dereg_mr(c->loop.ctx->cmd_fd, keys.handle));
 	CHECK_OK(host_buf_new(c, len, &h));
 	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_READ, (uintptr_t)h.buf, len, h.mr->lkey,
 			  IOVA_BASE, ro_mr->rkey), IBV_WC_SUCCESS);
@@ -1387,8 +1387,8 @@ static int readonly_child(struct ctx *c, int sock)
 	pattern_fill((uint64_t *)h.buf, len, RW_SEED);
 	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_WRITE, (uintptr_t)h.buf, len, h.mr->lkey,
 			  IOVA_BASE, rw_mr->rkey), IBV_WC_SUCCESS);
-	CHECK_OK(p2pmr_dereg_mr(rw_mr));
-	CHECK_OK(p2pmr_dereg_mr(ro_mr));
+	CHECK_LIB(p2pmr_dereg_mr(rw_mr));
+	CHECK_LIB(p2pmr_dereg_mr(ro_mr));
 	host_buf_free(&h);
 	loop_close(&c->loop);
 	free(want);
@@ -1408,8 +1408,8 @@ static int case_readonly_export(struct ctx *c)
 	bar_write(c, RO_OFFSET, want, len);
 	CHECK_OK(export_mode(c, RO_OFFSET, len, O_RDONLY | O_CLOEXEC, &fds[0]));
 	CHECK_OK(export_mode(c, RW_OFFSET, len, O_RDWR | O_CLOEXEC, &fds[1]));
-	if (uverbs_path(c->ibdev, uverbs, sizeof(uverbs)))
-		return fail("no uverbs device for %s", c->ibdev);
+	if (uverbs_path(c->rdma.ib_dev, uverbs, sizeof(uverbs)))
+		return fail("no uverbs device for %s", c->rdma.ib_dev);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return fail("socketpair: %s", strerror(errno));
 	/* Nobody needs the verbs device: opened up for the child only. */
@@ -1542,7 +1542,7 @@ static int case_flush_atomic_write(struct ctx *c)
 	struct bar_buf b;
 	int fd;
 
-	CHECK_OK(p2pmr_dmabuf_export(c->dev, c->bar, &(struct p2pmr_range){ FLUSH_OFFSET, len },
+	CHECK_LIB(p2pmr_dmabuf_export(c->dev, c->bar, &(struct p2pmr_range){ FLUSH_OFFSET, len },
 				     1, &fd));
 	if (expect_reg_error(c, "persistent flush access to a BAR MR", fd, 0, len, IOVA_BASE,
 			     ACCESS_ALL | ACCESS_FLUSH_PERSISTENT, EOPNOTSUPP))
@@ -1620,21 +1620,21 @@ static const struct test_case cases[] = {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: rdma-dmabuf-test --list | CASE --device BDF [--bar N] [--file F] [--ibdev NAME] [--gid N] [--seconds S]\n");
+	fprintf(stderr, "usage: rdma-dmabuf-test --list | CASE --device BDF [--bar N] [--file F] [--ib-dev NAME] [--gid-index N] [--seconds S]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "device", required_argument, NULL, 'd' },
+		{ "device", required_argument, NULL, 'D' },
 		{ "bar", required_argument, NULL, 'b' },
 		{ "file", required_argument, NULL, 'f' },
-		{ "ibdev", required_argument, NULL, 'i' },
-		{ "gid", required_argument, NULL, 'g' },
+		RDMA_OPT_IB_DEV,
+		RDMA_OPT_GID_INDEX,
 		{ "seconds", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ctx c = { .bar = 2, .ibdev = "rxe0", .seconds = 10 };
+	struct ctx c = { .bar = 2, .seconds = 10 };
 	const struct test_case *tc = NULL;
 	void *map;
 	int opt, ret;
@@ -1643,13 +1643,17 @@ int main(int argc, char **argv)
 		CASES_PRINT(cases);
 		return 0;
 	}
+	rdma_opts_init(&c.rdma, "rxe0");
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		ret = rdma_opt(&c.rdma, opt, optarg, "rdma-dmabuf-test");
+		if (ret == EINVAL)
+			return 2;
+		if (!ret)
+			continue;
 		switch (opt) {
-		case 'd': c.addr = optarg; break;
+		case 'D': c.addr = optarg; break;
 		case 'b': c.bar = atoi(optarg); break;
 		case 'f': c.file = optarg; break;
-		case 'i': c.ibdev = optarg; break;
-		case 'g': c.gid = atoi(optarg); break;
 		case 's': c.seconds = atoi(optarg); break;
 		default: usage(); return 2;
 		}
@@ -1665,7 +1669,7 @@ int main(int argc, char **argv)
 	if (p2pmr_bar_mmap(c.dev, c.bar, &map, &c.bar_len))
 		return fail("%s", p2pmr_last_error());
 	c.bar_map = map;
-	if (!tc->own_loop && loop_open(&c.loop, c.ibdev, c.gid))
+	if (!tc->own_loop && loop_open(&c.loop, c.rdma.ib_dev, c.rdma.gid_index))
 		return 1;
 	ret = tc->fn(&c);
 	loop_close(&c.loop);

@@ -7,14 +7,15 @@
  * host file behind the BAR (ivshmem).
  *
  *   rdma-pair-test server --device BDF [--bar N] --offset O --length L
- *                  [--ibdev NAME] [--gid N] [--file F --seed S]
- *   rdma-pair-test client --length L --seed S [--msg M] [--ibdev NAME] [--gid N]
+ *                  [--ib-dev NAME] [--gid-index N] [--file F --seed S]
+ *   rdma-pair-test client --length L --seed S [--msg M] [--ib-dev NAME]
+ *                  [--gid-index N]
  *   rdma-pair-test check --file F --offset O --length L --seed S
  *
  *   --device  the exporting device (bound to vfio-pci); --bar its BAR (2)
  *   --offset  where the MR starts in the BAR; --length its size (page
  *             multiples; sizes take K, M, G)
- *   --ibdev   the RDMA device (rxe0); --gid the local GID index (0)
+ *   --ib-dev  the RDMA device (rxe0); --gid-index the local GID index (0)
  *   --file    the host file backing the BAR, checked for the pattern of
  *             --seed once the client is done
  *   --msg     bytes per RDMA WRITE or READ (64K)
@@ -44,6 +45,7 @@
 #include "check.h"
 #include "p2pmr.h"
 #include "pattern.h"
+#include "rdma_opts.h"
 #include "sizes.h"
 #include "verbs_qp.h"
 #include "vfio_ctl.h"
@@ -59,10 +61,9 @@
 struct opts {
 	const char *role;
 	const char *device;
-	const char *ibdev;
+	struct rdma_opts rdma;	/* --ib-dev, --gid-index */
 	const char *file;
 	unsigned int bar;
-	int gid_index;
 	uint64_t offset;
 	uint64_t length;
 	uint64_t msg;
@@ -92,10 +93,10 @@ struct peer {
 static int side_open(struct side *s, const struct opts *o)
 {
 	memset(s, 0, sizeof(*s));
-	s->ctx = verbs_open(o->ibdev);
+	s->ctx = verbs_open(o->rdma.ib_dev);
 	if (!s->ctx)
 		return 1;
-	CHECK_OK(verbs_port(s->ctx, o->gid_index, &s->gid, &s->mtu));
+	CHECK_OK(verbs_port(s->ctx, o->rdma.gid_index, &s->gid, &s->mtu));
 	s->pd = ibv_alloc_pd(s->ctx);
 	if (!s->pd)
 		return fail("ibv_alloc_pd: %s", strerror(errno));
@@ -158,7 +159,7 @@ static int connect_peer(const struct side *s, const struct opts *o, const struct
 {
 	char line[LINE_MAX_LEN];
 
-	CHECK_OK(qp_connect(s->qp, p->qpn, &p->gid, o->gid_index, s->mtu));
+	CHECK_OK(qp_connect(s->qp, p->qpn, &p->gid, o->rdma.gid_index, s->mtu));
 	say("ready");
 	if (read_line(line, "the peer's \"ready\""))
 		return 1;
@@ -208,7 +209,7 @@ static int run_server(const struct opts *o)
 	uint64_t iova = IOVA_BASE + o->offset;
 	char line[LINE_MAX_LEN];
 	struct p2pmr_device *dev;
-	struct ibv_mr *mr;
+	struct p2pmr_mr *mr;
 	struct side s;
 	struct peer p;
 	int fd;
@@ -225,8 +226,8 @@ static int run_server(const struct opts *o)
 	fprintf(stderr, "server: %s BAR%u+0x%" PRIx64 " (%" PRIu64 " KiB) registered through %s: rkey 0x%x, iova 0x%" PRIx64 "\n",
 		o->device, o->bar, o->offset, o->length / KIB,
 		p2pmr_mr_is_fallback(mr) ? "UVERBS_METHOD_REG_DMABUF_MR" : "ibv_reg_dmabuf_mr",
-		mr->rkey, iova);
-	if (trade_info(&s, mr->rkey, iova, o->length, &p) || connect_peer(&s, o, &p))
+		mr->rkey, mr->iova);
+	if (trade_info(&s, mr->rkey, mr->iova, o->length, &p) || connect_peer(&s, o, &p))
 		return 1;
 	if (read_line(line, "the client's \"done\""))
 		return 1;
@@ -234,7 +235,7 @@ static int run_server(const struct opts *o)
 		return fail("expected the client's \"done\", got '%s'", line);
 	if (o->file && check_file(o))
 		return 1;
-	CHECK_OK(p2pmr_dereg_mr(mr));
+	CHECK_LIB(p2pmr_dereg_mr(mr));
 	side_close(&s);
 	close(fd);
 	p2pmr_device_close(dev);
@@ -309,8 +310,8 @@ static int run_client(const struct opts *o)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: rdma-pair-test server --device BDF [--bar N] --offset O --length L [--ibdev NAME] [--gid N] [--file F --seed S]\n"
-		"       rdma-pair-test client --length L --seed S [--msg M] [--ibdev NAME] [--gid N]\n"
+		"usage: rdma-pair-test server --device BDF [--bar N] --offset O --length L [--ib-dev NAME] [--gid-index N] [--file F --seed S]\n"
+		"       rdma-pair-test client --length L --seed S [--msg M] [--ib-dev NAME] [--gid-index N]\n"
 		"       rdma-pair-test check --file F --offset O --length L --seed S\n");
 }
 
@@ -334,24 +335,30 @@ static bool opts_valid(const struct opts *o)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "device", required_argument, NULL, 'd' },
+		{ "device", required_argument, NULL, 'D' },
 		{ "bar", required_argument, NULL, 'b' },
 		{ "offset", required_argument, NULL, 'o' },
 		{ "length", required_argument, NULL, 'l' },
-		{ "ibdev", required_argument, NULL, 'i' },
-		{ "gid", required_argument, NULL, 'g' },
+		RDMA_OPT_IB_DEV,
+		RDMA_OPT_GID_INDEX,
 		{ "file", required_argument, NULL, 'f' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "msg", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .ibdev = "rxe0", .bar = 2, .msg = 64 * KIB };
+	struct opts o = { .bar = 2, .msg = 64 * KIB };
 	char *end = NULL;
-	int opt, bad = 0;
+	int opt, ret, bad = 0;
 
+	rdma_opts_init(&o.rdma, "rxe0");
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		ret = rdma_opt(&o.rdma, opt, optarg, "rdma-pair-test");
+		if (ret != ENOENT) {
+			bad |= ret;
+			continue;
+		}
 		switch (opt) {
-		case 'd':
+		case 'D':
 			o.device = optarg;
 			break;
 		case 'b':
@@ -362,12 +369,6 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			bad |= parse_size(optarg, &o.length);
-			break;
-		case 'i':
-			o.ibdev = optarg;
-			break;
-		case 'g':
-			o.gid_index = atoi(optarg);
 			break;
 		case 'f':
 			o.file = optarg;

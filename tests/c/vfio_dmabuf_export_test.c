@@ -22,10 +22,11 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <linux/vfio.h>
+
 #include "check.h"
 #include "p2pmr.h"
 #include "ranges.h"
-#include "vfio_dmabuf_uapi.h"
 
 struct ctx {
 	struct p2pmr_device *dev;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <linux/pci_regs.h>
+#include <linux/vfio.h>
 
 #include "cases.h"
 #include "check.h"
@@ -44,7 +45,6 @@
 #include "test_importer.h"
 #include "unpriv.h"
 #include "vfio_ctl.h"
-#include "vfio_dmabuf_uapi.h"
 
 #define MIB (1ULL << 20)
 #define MAX_SEGS 64
@@ -69,7 +69,7 @@ static int export(struct ctx *c, const struct p2pmr_range *r, unsigned int n, in
 
 	if (ret)
 		fprintf(stderr, "export: %s\n", p2pmr_last_error());
-	return ret;
+	return -ret;
 }
 
 /* A session attached to a fresh dma-buf of @r; closes the dma-buf fd. */
@@ -250,7 +250,7 @@ static int case_map_8gib(struct ctx *c)
 
 	if (!c->peer)
 		return fail("needs --peer");
-	CHECK_OK(p2pmr_device_bar_info(c->dev, c->bar, &bi));
+	CHECK_LIB(p2pmr_device_bar_info(c->dev, c->bar, &bi));
 	if (bi.size < (8ULL << 30))
 		return fail("BAR%u is %" PRIu64 " MiB; this case needs one of 8 GiB or more",
 			    c->bar, (uint64_t)(bi.size / MIB));
@@ -433,7 +433,7 @@ static int case_vmap_matches_bar_mmap(struct ctx *c)
 	pattern_fill(want, len, 0xc3b);
 	CHECK_OK(ti_write(ti, 0, want, len));
 	close(ti);
-	CHECK_OK(p2pmr_bar_mmap(c->dev, c->bar, &map, &bar_len));
+	CHECK_LIB(p2pmr_bar_mmap(c->dev, c->bar, &map, &bar_len));
 	bar = map;
 	for (i = 0; i < len / 8; i++)
 		if (bar[r.offset / 8 + i] != want[i])
@@ -706,7 +706,7 @@ static int case_unbind_revokes_for_good(struct ctx *c)
 	close(ti);
 	/* driver_override still names vfio-pci: probing binds it again. */
 	CHECK_OK(sysfs_write("/sys/bus/pci/drivers_probe", c->addr));
-	CHECK_OK(p2pmr_device_open(c->addr, P2PMR_VFIO_API_AUTO, &c->dev));
+	CHECK_LIB(p2pmr_device_open(c->addr, P2PMR_VFIO_API_AUTO, &c->dev));
 	printf("unbind revoked the dma-buf before the device was closed, for good\n");
 	return 0;
 }
@@ -725,7 +725,7 @@ static int case_close_revokes_for_good(struct ctx *c)
 		return 1;
 	CHECK_ERR(ti_map(ti, segs, MAX_SEGS, NULL), ENODEV);
 	/* Opening the device again does not bring the old dma-buf back. */
-	CHECK_OK(p2pmr_device_open(c->addr, P2PMR_VFIO_API_AUTO, &c->dev));
+	CHECK_LIB(p2pmr_device_open(c->addr, P2PMR_VFIO_API_AUTO, &c->dev));
 	CHECK_ERR(ti_map(ti, segs, MAX_SEGS, NULL), ENODEV);
 	CHECK_ERR(ti_vmap(ti), ENODEV);
 	close(ti);
@@ -817,7 +817,7 @@ static void *stress_buffers(void *arg)
 		s->phase[me] = "export";
 		ret = p2pmr_dmabuf_export(c->dev, c->bar, &r, 1, &fd);
 		if (ret) {
-			stress_error(s, "export", -ret);
+			stress_error(s, "export", ret);
 			break;
 		}
 		__atomic_add_fetch(&s->created, 1, __ATOMIC_RELAXED);

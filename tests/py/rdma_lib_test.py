@@ -62,6 +62,13 @@ def case_bars(env):
            'BAR %d: expected a mappable memory BAR, got %r' % (env.args.bar, bar))
 
 
+def case_dmabuf_supported(env):
+    """the kernel exports the device's BARs: Device.dmabuf_supported() is True"""
+    supported = env.dev.dmabuf_supported()
+    print('dmabuf_supported(): %r %s' % (supported, p2pmr.last_error()))
+    expect(supported is True, 'expected True, got %r (%s)' % (supported, p2pmr.last_error()))
+
+
 def case_export(env):
     """an exported range is a dma-buf fd of that size"""
     with env.dev.export_dmabuf(env.args.bar, [(0, 64 << 10)]) as buf:
@@ -82,6 +89,8 @@ def check_mr(mr, fallback):
     print('MR: handle %d lkey %#x rkey %#x length %d iova %#x fallback %s'
           % (mr.handle, mr.lkey, mr.rkey, mr.length, mr.iova, mr.is_fallback))
     expect(mr.length == MIB and mr.iova == 0, 'expected length 1 MiB at iova 0')
+    expect((mr.provider_mr is None) == mr.is_fallback,
+           'expected a provider MR exactly when not a fallback, got %r' % mr.provider_mr)
     if fallback is not None:
         expect(mr.is_fallback == fallback, 'expected fallback %s' % fallback)
 

@@ -7,7 +7,7 @@ tracebacks and progress go to stderr.
 usage: run_pyverbs_tests.py [options] [TEST...]
   TEST            unittest names below p2pmr_tests, e.g. test_revoke or
                   test_traffic.KeyTest.test_wrong_rkey_write (default: all)
-  --ibdev NAME    RDMA device (P2PMR_IBDEV; default the first)
+  --ib-dev NAME   RDMA device (P2PMR_IBDEV; default the first)
   --gid-index N   GID index (P2PMR_GID_INDEX; default 0)
   --vfio-device PCI  device bound to vfio-pci (P2PMR_VFIO_DEVICE)
   --bar N         its BAR (P2PMR_VFIO_BAR; default 2)
@@ -124,7 +124,7 @@ class TapResult(unittest.TestResult):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('tests', nargs='*')
-    parser.add_argument('--ibdev')
+    parser.add_argument('--ib-dev')
     parser.add_argument('--gid-index')
     parser.add_argument('--vfio-device')
     parser.add_argument('--bar')
@@ -132,7 +132,7 @@ def main():
     parser.add_argument('--strict', action='store_true')
     parser.add_argument('--list', action='store_true')
     args = parser.parse_args()
-    for opt, var in (('ibdev', 'P2PMR_IBDEV'), ('gid_index', 'P2PMR_GID_INDEX'),
+    for opt, var in (('ib_dev', 'P2PMR_IBDEV'), ('gid_index', 'P2PMR_GID_INDEX'),
                      ('vfio_device', 'P2PMR_VFIO_DEVICE'), ('bar', 'P2PMR_VFIO_BAR'),
                      ('bar_file', 'P2PMR_IVSHMEM_FILE')):
         if getattr(args, opt) is not None:

@@ -17,7 +17,8 @@ where there is one, the fix (p2pmr_last_error()).
 
 The library is found through, in order: $P2PMR_LIB; the path CMake wrote
 into _config.py (the build tree's lib/ for the copy in build/cmake/python,
-the installed library for the installed module); libp2pmr.so.0.
+the installed library for the installed module); its soname, also from
+_config.py, through the loader's search path.
 """
 import ctypes
 import errno
@@ -65,15 +66,12 @@ class _MrKeys(ctypes.Structure):
 
 
 def _library_path():
+    from . import _config
     if os.environ.get('P2PMR_LIB'):
         return os.environ['P2PMR_LIB']
-    try:
-        from . import _config
-        if os.path.exists(_config.LIBRARY):
-            return _config.LIBRARY
-    except ImportError:
-        pass
-    return 'libp2pmr.so.0'
+    if os.path.exists(_config.LIBRARY):
+        return _config.LIBRARY
+    return _config.SONAME
 
 
 def _declare(lib):
@@ -88,13 +86,10 @@ def _declare(lib):
         'p2pmr_bar_mmap': (c.c_int, [c.c_void_p, c.c_uint, c.POINTER(c.c_void_p),
                                      c.POINTER(c.c_size_t)]),
         'p2pmr_bar_munmap': (c.c_int, [c.c_void_p, c.c_size_t]),
+        'p2pmr_dmabuf_supported': (c.c_bool, [c.c_void_p]),
         'p2pmr_dmabuf_export': (c.c_int, [c.c_void_p, c.c_uint, c.POINTER(_Range), c.c_uint,
                                           c.POINTER(c.c_int)]),
         'p2pmr_dmabuf_size': (c.c_int, [c.c_int, c.POINTER(c.c_uint64)]),
-        'p2pmr_reg_dmabuf_mr': (c.c_void_p, [c.c_void_p, c.c_uint64, c.c_size_t, c.c_uint64,
-                                             c.c_int, c.c_int]),
-        'p2pmr_dereg_mr': (c.c_int, [c.c_void_p]),
-        'p2pmr_mr_is_fallback': (c.c_bool, [c.c_void_p]),
         'p2pmr_uverbs_reg_dmabuf_mr': (c.c_int, [c.c_int, c.c_uint32, c.c_uint64, c.c_uint64,
                                                  c.c_uint64, c.c_int, c.c_int,
                                                  c.POINTER(_MrKeys)]),
@@ -116,10 +111,9 @@ def last_error():
 
 
 def _check(ret):
-    """Raise OSError for a negative errno return of libp2pmr."""
-    if ret < 0:
-        raise OSError(-ret, last_error())
-    return ret
+    """Raise OSError for libp2pmr's errno return (0: success)."""
+    if ret:
+        raise OSError(ret, last_error())
 
 
 class BarInfo:
@@ -218,6 +212,11 @@ class Device(_Closing):
         """The implemented BARs (size not 0)."""
         return [info for info in (self.bar_info(i) for i in range(6)) if info.size]
 
+    def dmabuf_supported(self):
+        """True when the kernel can export this device's BARs as dma-bufs;
+        when not, last_error() says why."""
+        return _lib.p2pmr_dmabuf_supported(self._dev)
+
     def export_dmabuf(self, bar, ranges=None):
         """Export [(offset, length), ...] of a BAR (default: all of it) as one DmaBuf."""
         if ranges is None:
@@ -300,7 +299,10 @@ class DmaBufMR(_Closing):
     does not give the ibv_pd address, so the C entry point cannot be used.)
 
     Close the MR before its PD and Context (or use it in a with block).
-    Attributes: lkey, rkey, handle, length, iova, offset, is_fallback.
+    Attributes, as struct p2pmr_mr in C: lkey, rkey, handle, length, iova,
+    offset, is_fallback; provider_mr is pyverbs' MR when the provider
+    registered it (None on the fallback), like p2pmr_mr_ibv_mr(): it
+    belongs to this object, which closes it.
     """
 
     def __init__(self, pd, dmabuf, offset=0, length=None, iova=None,
@@ -353,6 +355,10 @@ class DmaBufMR(_Closing):
                                                ctypes.byref(keys)))
         self._cmd_fd = self._ctx.cmd_fd
         self.handle, self.lkey, self.rkey = keys.handle, keys.lkey, keys.rkey
+
+    @property
+    def provider_mr(self):
+        return self._provider_mr
 
     def close(self):
         if self._provider_mr is not None:
