@@ -1466,20 +1466,22 @@ struct vfio_device_feature_bus_master {
  *
  * region_index selects the region; for vfio-pci this is the BAR number and
  * only memory BARs (VFIO_PCI_BAR0_REGION_INDEX to VFIO_PCI_BAR5_REGION_INDEX)
- * can be exported. open_flags are applied to the new file descriptor; O_CLOEXEC
- * and an access mode (O_RDONLY, O_WRONLY or O_RDWR) are accepted. Importers
- * honour the access mode: one that would let its user write to the memory,
- * such as an RDMA memory region with local or remote write or atomic access,
- * refuses with EACCES unless the file is open for writing. Pass O_RDWR for
- * memory that is to be written (as VMMs do). flags must be zero.
+ * can be exported. open_flags are applied to the new file as open(2) flags
+ * are: the access mode and O_NONBLOCK to the file, O_CLOEXEC to the file
+ * descriptor. Importers honour the access mode: one that would let its user
+ * write to the memory, such as an RDMA memory region with local or remote
+ * write or atomic access, refuses with EACCES unless the file is open for
+ * writing. Pass O_RDWR for memory that is to be written (as VMMs do). flags
+ * must be zero.
  *
  * dma_ranges holds nr_ranges (at least one) ranges, each an offset and a
  * length within the region. Both must be page aligned, the length must not be
- * zero, the ranges must lie within the region and must not overlap. Their
- * order defines the layout of the dma-buf: importers see one buffer whose size
- * is the sum of the lengths, with the ranges placed back to back. The number
- * of ranges may be limited by the driver (vfio-pci accepts up to 256); argsz
- * must cover all of dma_ranges.
+ * zero and the ranges must lie within the region. Their order defines the
+ * layout of the dma-buf: importers see one buffer whose size is the sum of the
+ * lengths, with the ranges placed back to back. Ranges may overlap and the
+ * same range may be given more than once. Their number is only bounded by the
+ * memory the kernel can allocate to copy them (ENOMEM beyond), and the sum of
+ * the lengths must fit in 63 bits.
  *
  * The dma-buf only refers to the device memory: it does not keep the memory
  * accessible. Whenever the memory stops being accessible, e.g. when memory
@@ -1488,10 +1490,10 @@ struct vfio_device_feature_bus_master {
  * access until the memory is accessible again. Closing the device or
  * unbinding it from its VFIO driver revokes its dma-bufs permanently.
  *
- * Errors: EINVAL for invalid flags, open_flags or ranges, or a region that
- * is not a memory BAR; EOVERFLOW if offset + length of a range wraps around;
- * ENODEV if region_index is not a BAR index; EOPNOTSUPP if the device does not
- * support exporting its memory.
+ * Errors: EINVAL for invalid flags or ranges, or a region that is not a
+ * memory BAR; EOVERFLOW if offset + length of a range wraps around; ENODEV if
+ * region_index is not a BAR index; ENOMEM if the ranges are too many to copy;
+ * EOPNOTSUPP if the device does not support exporting its memory.
  */
 #define VFIO_DEVICE_FEATURE_DMA_BUF 11
 
