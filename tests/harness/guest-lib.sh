@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# Host-side pieces shared by tests/harness/run-guest (one guest) and
-# tests/harness/run-guest-pair (two guests on one network): preparing a
-# guest's OUT directory, its QEMU command line, one boot under the time
-# limit with progress on the terminal, the TAP made from its console, and
-# gathering several guests' TAP into one directory.
+# Host-side pieces shared by tests/harness/run-guest (one guest),
+# tests/harness/run-guest-split (suites spread over guests running at once)
+# and tests/harness/run-guest-pair (two guests on one network): the suite
+# list, preparing a guest's OUT directory, its QEMU command line, one boot
+# under the time limit with progress on the terminal, the TAP made from its
+# console, and gathering several guests' TAP into one directory.
 #
 # Everything a guest writes on the host is below its OUT (console, TAP,
 # the ivshmem backing files, QEMU's pid file): guests with distinct OUT
@@ -43,6 +44,12 @@ guest_options() {
 		*) suites+=("$1"); shift ;;
 		esac
 	done
+}
+
+# guest_list_suites: the single-guest suites of tests/suites/list, in order
+# (the pair-* suites there need two guests: tests/harness/run-guest-pair).
+guest_list_suites() {
+	sed 's/#.*//;/^[[:space:]]*$/d' "$TOP/tests/suites/list" | grep -v '^pair-' || true
 }
 
 # guest_check NAME: the suites and the kernel exist.
