@@ -176,6 +176,9 @@ guest_boot() {
 		guest_progress "$label"
 	rc=${PIPESTATUS[0]}
 	set -e
+	# QEMU is gone (it removes the file itself unless killed): guest_stop
+	# must not find its pid, which another process may have by now.
+	rm -f "$out/qemu.pid"
 	echo "$name: ${say}guest ran for $((SECONDS - t0)) s (qemu exit status $rc)"
 	# The EPYC model asks for CPUID bits TCG lacks; QEMU says so at start.
 	grep -v "TCG doesn't support requested feature" "$out/qemu.err" |
