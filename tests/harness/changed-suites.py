@@ -38,6 +38,8 @@ SHOW_PATHS = 30
 # "built" (see the module's doc); an empty list runs nothing.
 RULES = (
     ('kernel/', ['all'], 'the kernel every guest boots, the series'),
+    ('tests/harness/tap-summary.py', ['all'], 'how every result is counted'),
+    ('tests/harness/ctest2tap.py', ['ctest'], 'how the host tests are run'),
     ('tests/harness/', ['guests'], 'the harness every suite runs in'),
     ('scripts/test', ['all'], 'the test command'),
     ('scripts/setup-host', ['all'], 'the host packages'),
@@ -49,9 +51,11 @@ RULES = (
     ('tests/py/p2pmr_tests/', ['pyverbs'], 'the pyverbs test cases'),
     ('tests/py/run_pyverbs_tests.py', ['pyverbs'], 'the pyverbs runner'),
     ('tests/py/rdma_lib_test.py', ['rdma-lib'], 'the binding checks'),
-    ('libibverbs/man/', [], 'manual pages'),
+    ('libibverbs/man/', ['ctest'], 'manual pages: ctest checks every symbol has one'),
     ('libibverbs/', ['built', 'ctest'], 'libp2pmr, its tool and its binding'),
     ('tests/c/', ['built'], 'test programs'),
+    ('tests/host/', ['ctest'], 'the host tests'),
+    ('kernel-headers/', ['ctest'], 'uAPI headers checked by ctest; the test command builds against the kernel tree\'s'),
     ('docs/', [], 'documentation'),
     ('*.md', [], 'documentation'),
     ('providers/', [], 'the rdma-core series, not run by the test command'),
