@@ -1,8 +1,14 @@
 # shellcheck shell=bash
-# Host-side pieces shared by tests/harness/run-guest (one guest) and
-# tests/harness/run-guest-pair (two guests on one network): preparing a
-# guest's OUT directory, its QEMU command line, one boot under the time
-# limit with progress on the terminal, and the TAP made from its console.
+# Host-side pieces shared by tests/harness/run-guest (one guest),
+# tests/harness/run-guest-split (suites spread over guests running at once)
+# and tests/harness/run-guest-pair (two guests on one network): the suite
+# list, preparing a guest's OUT directory, its QEMU command line, one boot
+# under the time limit with progress on the terminal, the TAP made from its
+# console, and gathering several guests' TAP into one directory.
+#
+# Everything a guest writes on the host is below its OUT (console, TAP,
+# the ivshmem backing files, QEMU's pid file): guests with distinct OUT
+# directories can run at the same time.
 #
 # The sourcing script sets TOP, BUILD and HARNESS, then calls guest_options.
 
@@ -38,6 +44,12 @@ guest_options() {
 		*) suites+=("$1"); shift ;;
 		esac
 	done
+}
+
+# guest_list_suites: the single-guest suites of tests/suites/list, in order
+# (the pair-* suites there need two guests: tests/harness/run-guest-pair).
+guest_list_suites() {
+	sed 's/#.*//;/^[[:space:]]*$/d' "$TOP/tests/suites/list" | grep -v '^pair-' || true
 }
 
 # guest_check NAME: the suites and the kernel exist.
@@ -90,6 +102,12 @@ guest_qemu() {
 	append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
 	append+=" init=$HARNESS/guest-init intel_iommu=on iommu=nopt"
 	append+=" rcupdate.rcu_cpu_stall_timeout=60"
+	# The boot-time check that the timer ticks through the IO-APIC fails
+	# when the host leaves the vCPU unscheduled for a few ticks (two guests
+	# on two cores, other jobs beside): "Kernel panic - not syncing: timer
+	# doesn't work through Interrupt-remapped IO-APIC". Virtual machines
+	# commonly skip it.
+	append+=" no_timer_check"
 	# More parameters for experiments, e.g. kunit.enable=0 to boot past
 	# a KUnit case that crashes a kernel under investigation.
 	append+=${P2PMR_KERNEL_ARGS:+ $P2PMR_KERNEL_ARGS}
@@ -104,6 +122,7 @@ guest_qemu() {
 	qemu=(qemu-system-x86_64
 		-accel "tcg,thread=$tcg_thread" -cpu EPYC -machine q35 -smp 2 -m 2G
 		-nodefaults -no-reboot -display none -monitor none
+		-pidfile "$out/qemu.pid"
 		-chardev "stdio,id=con,signal=off,logfile=$out/console.log" -serial chardev:con
 		-device intel-iommu,intremap=on,caching-mode=on
 		-kernel "$kernel" -append "$append"
@@ -157,6 +176,9 @@ guest_boot() {
 		guest_progress "$label"
 	rc=${PIPESTATUS[0]}
 	set -e
+	# QEMU is gone (it removes the file itself unless killed): guest_stop
+	# must not find its pid, which another process may have by now.
+	rm -f "$out/qemu.pid"
 	echo "$name: ${say}guest ran for $((SECONDS - t0)) s (qemu exit status $rc)"
 	# The EPYC model asks for CPUID bits TCG lacks; QEMU says so at start.
 	grep -v "TCG doesn't support requested feature" "$out/qemu.err" |
@@ -181,6 +203,16 @@ guest_keep_crash() {
 	     "$1/console-qemu-crashed.log."
 }
 
+# guest_stop OUT: stop the QEMU of the guest in OUT if it still runs (the
+# caller was interrupted, or its other guest could not start).
+guest_stop() {
+	local pid
+	pid=$(cat "$1/qemu.pid" 2>/dev/null) || return 0
+	if grep -q qemu-system "/proc/$pid/cmdline" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+	fi
+}
+
 # guest_finish OUT RC: record how QEMU ended; console2tap.py adds kunit.tap
 # and guest-kernel.tap to OUT/results.
 guest_finish() {
@@ -189,4 +221,22 @@ guest_finish() {
 		echo "guest killed after ${timeout} s" > "$1/timed-out"
 	fi
 	/usr/bin/python3 "$HARNESS/console2tap.py" "$1"
+}
+
+# guest_collect OUT NAME DEST: copy the TAP files of the guest in OUT to
+# DEST as NAME-<file>.tap, each test name starting with "NAME: ", with the
+# suites' exit statuses, so that the results of several guests can be
+# counted together and each failure names its guest.
+guest_collect() {
+	local out=$1 name=$2 dest=$3 tap file
+	mkdir -p "$dest"
+	for tap in "$out/results/"*.tap; do
+		[ -e "$tap" ] || continue
+		file=$(basename "$tap" .tap)
+		sed -E "s/^(ok|not ok)([[:space:]]+[0-9]+)([[:space:]]*-)?[[:space:]]*/\1\2 - $name: /" \
+			"$tap" > "$dest/$name-$file.tap"
+		if [ -f "${tap%.tap}.exit" ]; then
+			cp "${tap%.tap}.exit" "$dest/$name-$file.exit"
+		fi
+	done
 }
