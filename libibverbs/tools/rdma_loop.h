@@ -50,7 +50,7 @@ int loop_reap(struct rdma_loop *loop, struct loop_counts *counts);
 /* Posts the work requests of operation i (0, 1, ...) of a run. */
 typedef int (*loop_post_fn)(void *arg, uint64_t i);
 
-#define LOOP_STALL_SECONDS 10.0
+#define LOOP_STALL_SECONDS 30.0
 
 /*
  * n operations, each posted by post(arg, i), at most window in flight. One

@@ -1180,7 +1180,8 @@ static int case_reg_race_close(struct ctx *c)
 /*
  * The registering side of reg-race-device-close, in a process that holds
  * no VFIO handle: registers the latest dma-buf it was sent until the owner
- * closes the socket. Every registration succeeds or meets a revoked
+ * closes the socket, and tells the owner (one byte back) when a first
+ * registration succeeded. Every registration succeeds or meets a revoked
  * dma-buf. Exit status 0 when it holds.
  */
 static int device_close_registrar(struct ctx *c, int sock)
@@ -1213,6 +1214,8 @@ static int device_close_registrar(struct ctx *c, int sock)
 				    p2pmr_last_error());
 		if (dereg)
 			return fail("deregistration: %s", strerror(-dereg));
+		if (!ret && n.ok == 1 && send(sock, "r", 1, MSG_NOSIGNAL) != 1)
+			return fail("telling the owner: %s", strerror(errno));
 	}
 	close(fd);
 	loop_close(&c->loop);
@@ -1224,7 +1227,10 @@ static int device_close_registrar(struct ctx *c, int sock)
 /*
  * The owner of the VFIO device closes and opens it again and again while
  * another process, which holds only dma-bufs of it, registers them: each
- * close revokes them for good, and the owner sends a fresh one.
+ * close revokes them for good, and the owner sends a fresh one. A loaded
+ * machine may leave the registering process no chance in the time asked
+ * for: the race goes on, with longer windows, until one registration has
+ * succeeded (at most half a minute more).
  */
 static int case_reg_race_device_close(struct ctx *c)
 {
@@ -1232,7 +1238,10 @@ static int case_reg_race_device_close(struct ctx *c)
 	unsigned int seed = 0x16;
 	unsigned long cycles = 0;
 	int bufs, mrs, sv[2], fd, ret = 0, status;
-	time_t end;
+	struct pollfd pfd;
+	bool registered = false;
+	time_t end, now;
+	char byte;
 	void *map;
 	pid_t pid;
 
@@ -1254,7 +1263,14 @@ static int case_reg_race_device_close(struct ctx *c)
 		_exit(ret);
 	}
 	close(sv[1]);
-	for (end = time(NULL) + c->seconds; !ret && time(NULL) < end; cycles++) {
+	pfd = (struct pollfd){ .fd = sv[0], .events = POLLIN };
+	end = time(NULL) + c->seconds;
+	for (; !ret; cycles++) {
+		if (!registered && poll(&pfd, 1, 0) > 0 && recv(sv[0], &byte, 1, 0) == 1)
+			registered = true;
+		now = time(NULL);
+		if (now >= end + (registered ? 0 : 30))
+			break;
 		ret = p2pmr_dmabuf_export(c->dev, c->bar, &range, 1, &fd);
 		if (ret) {
 			fail("export: %s", p2pmr_last_error());
@@ -1262,7 +1278,8 @@ static int case_reg_race_device_close(struct ctx *c)
 		}
 		ret = fds_send(sv[0], &fd, 1);
 		close(fd);
-		usleep(rand_r(&seed) % 20000);
+		/* Past the time asked for without a registration: wider windows. */
+		usleep(rand_r(&seed) % 20000 + (now >= end ? 200000 : 0));
 		p2pmr_device_close(c->dev);
 		c->dev = NULL;
 		if (!ret && p2pmr_device_open(c->addr, P2PMR_VFIO_API_AUTO, &c->dev))
