@@ -35,8 +35,9 @@
 /* Pin the attachment until it is detached (dma_buf_pin()). */
 #define DMA_BUF_TI_ATTACH_PIN		(1U << 4)
 /*
- * Do not declare the attachment revocable while pinned, as an importer
- * that ignores move_notify on pinned buffers would not.
+ * Attach without move_notify, as an importer that relies on its pin and
+ * cannot be told to stop using the buffer: not revocable (see
+ * dma_buf_attach_revocable()). Needs DMA_BUF_TI_ATTACH_PIN.
  */
 #define DMA_BUF_TI_ATTACH_NOT_REVOCABLE	(1U << 5)
 #define DMA_BUF_TI_ATTACH_FLAGS		(DMA_BUF_TI_ATTACH_PCI_DEV | \
@@ -61,8 +62,8 @@
  * mapping in move_notify; DMA_BUF_TI_ATTACH_STATIC and _NO_P2P make it an
  * importer that exporters of revocable or MMIO buffers must refuse, and
  * DMA_BUF_TI_ATTACH_KEEP_MAPPED one that is late to unmap. The attachment
- * honours move_notify whether pinned or not and says so
- * (&dma_buf_attach_ops.revocable) unless DMA_BUF_TI_ATTACH_NOT_REVOCABLE.
+ * honours move_notify whether pinned or not, so it is revocable, unless
+ * DMA_BUF_TI_ATTACH_NOT_REVOCABLE leaves move_notify out.
  */
 struct dma_buf_ti_attach {
 	__s32 fd;

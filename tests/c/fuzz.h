@@ -180,7 +180,7 @@ struct fuzz {
 	struct fd_pool sessions;
 	struct mr_slot mrs[MR_POOL_SLOTS];
 	int sock[2];		/* dma-bufs passed with SCM_RIGHTS */
-	bool no_importer;	/* no /dev/dma_buf_test_importer */
+	bool no_importer;	/* no dma_buf_test_importer in debugfs */
 
 	const struct fuzz_op **ops;
 	unsigned int nr_ops;

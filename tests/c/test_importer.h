@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
- * The dma-buf test importer (/dev/dma_buf_test_importer, kernel option
+ * The dma-buf test importer (dma_buf_test_importer in debugfs, kernel option
  * DMABUF_TEST_IMPORTER) seen from a test: one session per open file.
  * Functions return 0 or -errno.
  */
@@ -10,9 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <linux/dma-buf-test-importer.h>
+/* The kernel's test hook header, carried in kernel-headers/test-hooks/ */
+#include <dma-buf-test-importer.h>
 
-#define TEST_IMPORTER_DEV "/dev/dma_buf_test_importer"
+#define TEST_IMPORTER_DEV "/sys/kernel/debug/dma_buf_test_importer"
 
 int ti_open(void);
 /* pci_addr NULL: attach as the importer's own (non-PCI) device. */

@@ -278,7 +278,9 @@ static int case_unfit_importers_refused(struct ctx *c)
 	CHECK_ERR(ti_attach_flags(ti, fd, c->peer,
 				  DMA_BUF_TI_ATTACH_PIN | DMA_BUF_TI_ATTACH_NOT_REVOCABLE),
 		  EOPNOTSUPP);
-	printf("pinning by an importer that is not revocable: EOPNOTSUPP\n");
+	printf("an importer that cannot be revoked (no move_notify), pinned: EOPNOTSUPP\n");
+	CHECK_ERR(ti_attach_flags(ti, fd, c->peer, DMA_BUF_TI_ATTACH_NOT_REVOCABLE), EINVAL);
+	printf("the test importer without move_notify and without a pin: EINVAL\n");
 	CHECK_OK(ti_attach(ti, fd, c->peer));
 	close(ti);
 	close(fd);
