@@ -33,6 +33,13 @@ export CCACHE_SLOPPINESS=time_macros,include_file_mtime,include_file_ctime
 # Reproducible kernel identity: no rebuilds caused by host name or date.
 export KBUILD_BUILD_USER=p2pmr KBUILD_BUILD_HOST=p2pmr
 export KBUILD_BUILD_TIMESTAMP="p2pmr test kernel"
+# The version of the Debian packages (kernel/scripts/build --deb): Debian's,
+# then p2pmr's count of changes to kernel/, so that a newer series sorts
+# after an older one (6.12.117-1~deb12u1+p2pmr.42). bindeb-pkg builds with
+# its revision as the build number (uname -v "#1~deb12u1+p2pmr.42"); every
+# build uses it, or packaging would relink an image just built.
+P2PMR_DEB_VERSION="$LINUX_SOURCE_VERSION+p2pmr.$(git -C "$P2PMR_TOP" rev-list --count HEAD -- kernel/ 2>/dev/null || echo 0)"
+export KBUILD_BUILD_VERSION=${P2PMR_DEB_VERSION##*-}
 
 JOBS=${JOBS:-$(nproc)}
 
@@ -61,6 +68,8 @@ flavor_fragments() {
 	test) echo "$KDIR/configs/base.config $KDIR/configs/debug.config $KDIR/configs/test.config" ;;
 	lean) echo "$KDIR/configs/base.config $KDIR/configs/test.config" ;;
 	mlx5) echo "$KDIR/configs/base.config $KDIR/configs/test.config $KDIR/configs/mlx5-compile.config" ;;
+	# Over a configuration the user names (kernel/scripts/build --config).
+	custom) echo "$KDIR/configs/p2pmr.config" ;;
 	*) die "unknown kernel flavour '$1' (test, lean or mlx5)" ;;
 	esac
 }
@@ -72,7 +81,9 @@ kobj() {
 kmake() {
 	local obj=$1
 	shift
-	make -C "$KSRC" O="$obj" CC="$KCC" HOSTCC=gcc -j"$JOBS" "$@"
+	# LOCALVERSION set, if empty: the release is the version and
+	# CONFIG_LOCALVERSION, without a "+" for a tree git sees as modified.
+	make -C "$KSRC" O="$obj" CC="$KCC" HOSTCC=gcc LOCALVERSION= -j"$JOBS" "$@"
 }
 
 hash_files() {
