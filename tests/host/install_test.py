@@ -165,10 +165,11 @@ def main():
               os.path.realpath(out[1]) == real,
               'the installed module imports and loads the installed library', res.stdout)
 
+    py_src = os.path.join(args.source, 'libibverbs', 'python', 'p2pmr')
     expected = {rel(real), rel(os.path.join(libdir, soname)),
                 rel(os.path.join(libdir, 'libp2pmr.so')), rel(header),
-                rel(os.path.join(pcdir, 'p2pmr.pc')), rel(tool),
-                rel(os.path.join(module, '__init__.py')), rel(cfg)} | set(pages)
+                rel(os.path.join(pcdir, 'p2pmr.pc')), rel(tool), rel(cfg)} | set(pages)
+    expected |= {rel(os.path.join(module, f)) for f in os.listdir(py_src) if f.endswith('.py')}
     got = set()
     for root, _, files in os.walk(destdir):
         got.update(rel(os.path.join(root, f)) for f in files)
