@@ -28,7 +28,7 @@ import sys
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUITES_DIR = os.path.join(TOP, 'tests', 'suites')
-HOST_CHECKS = ('checkpatch', 'compile-check', 'ctest')
+HOST_CHECKS = ('checkpatch', 'compile-check', 'ctest', 'debs')
 SHOW_PATHS = 30
 
 # (pattern, what to run, why). A pattern ending in / is a directory and
@@ -40,22 +40,25 @@ RULES = (
     ('kernel/', ['all'], 'the kernel every guest boots, the series'),
     ('tests/harness/tap-summary.py', ['all'], 'how every result is counted'),
     ('tests/harness/ctest2tap.py', ['ctest'], 'how the host tests are run'),
+    ('tests/harness/build-packages', ['debs', 'packages'], 'the package build'),
     ('tests/harness/', ['guests'], 'the harness every suite runs in'),
     ('scripts/test', ['all'], 'the test command'),
     ('scripts/setup-host', ['all'], 'the host packages'),
     ('.ci/', ['all'], 'CI'),
     ('tests/suites/list', ['guests'], 'the suite list'),
-    ('*CMakeLists.txt', ['guests', 'ctest'], 'the build'),
+    ('*CMakeLists.txt', ['guests', 'ctest', 'debs'], 'the build'),
+    ('debian/', ['debs', 'packages'], 'the Debian packages'),
+    ('tests/c/pkg_user.c', ['ctest', 'packages'], 'compiled against the installed files'),
     ('tests/suites/durations', [], 'only how suites are spread over the guests'),
     ('tests/suites/*', ['self'], 'the suite itself'),
     ('tests/py/p2pmr_tests/', ['pyverbs'], 'the pyverbs test cases'),
     ('tests/py/run_pyverbs_tests.py', ['pyverbs'], 'the pyverbs runner'),
-    ('tests/py/rdma_lib_test.py', ['rdma-lib'], 'the binding checks'),
-    ('libibverbs/man/', ['ctest'], 'manual pages: ctest checks every symbol has one'),
-    ('libibverbs/', ['built', 'ctest'], 'libp2pmr, its tool and its binding'),
+    ('tests/py/rdma_lib_test.py', ['rdma-lib', 'packages'], 'the binding checks'),
+    ('libibverbs/man/', ['ctest', 'debs'], 'manual pages: ctest checks every symbol has one'),
+    ('libibverbs/', ['built', 'ctest', 'debs', 'packages'], 'libp2pmr, its tool and its binding'),
     ('tests/c/', ['built'], 'test programs'),
     ('tests/host/', ['ctest'], 'the host tests'),
-    ('kernel-headers/', ['ctest'], 'uAPI headers checked by ctest; the test command builds against the kernel tree\'s'),
+    ('kernel-headers/', ['ctest', 'debs', 'packages'], 'uAPI headers checked by ctest, built into the packages; the test command builds against the kernel tree\'s'),
     ('docs/', [], 'documentation'),
     ('*.md', [], 'documentation'),
     ('providers/', [], 'the rdma-core series, not run by the test command'),

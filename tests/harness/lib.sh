@@ -51,6 +51,26 @@ t_done() {
 	[ "$T_FAILED" -eq 0 ]
 }
 
+# output_has PATTERN COMMAND...: COMMAND exits 0 and prints a line matching
+# the extended regular expression PATTERN (stdout and stderr, shown
+# on the console).
+output_has() {
+	_pattern=$1
+	shift
+	_out=/tmp/output_has.$$
+	"$@" >$_out 2>&1
+	_rc=$?
+	cat $_out
+	if [ $_rc -ne 0 ]; then
+		echo "expected exit status 0, got $_rc"
+	elif ! grep -Eq -- "$_pattern" $_out; then
+		echo "expected a line matching: $_pattern"
+		_rc=1
+	fi
+	rm -f $_out
+	[ $_rc -eq 0 ]
+}
+
 # pci_find VENDOR DEVICE: PCI address of the first device with these IDs
 # (hex, no 0x), or nothing.
 pci_find() {
