@@ -146,9 +146,14 @@ int p2pmr_cdev_open_bind(struct p2pmr_device *dev, int iommufd)
 		return ret;
 
 	bind.iommufd = iommufd;
-	if (ioctl(dev->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+	if (ioctl(dev->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+		if (errno == EINVAL)
+			return p2pmr_set_error(errno,
+					       "VFIO_DEVICE_BIND_IOMMUFD of %s (%s): the device is bound already (through another open of its cdev)",
+					       dev->pci_addr, path);
 		return p2pmr_set_error(errno, "VFIO_DEVICE_BIND_IOMMUFD of %s (%s) failed",
 				       dev->pci_addr, path);
+	}
 	dev->iommufd_devid = bind.out_devid;
 	return 0;
 }
