@@ -317,7 +317,7 @@ int p2pmr_ioas_map_file(struct p2pmr_iommufd *ictx, uint32_t ioas_id, int fd,
 		return p2pmr_set_error(errno, "IOMMU_IOAS_MAP_FILE: fd %d is not open", fd);
 	case EOPNOTSUPP:
 		return p2pmr_set_error(errno,
-				       "IOMMU_IOAS_MAP_FILE: fd %d is neither a memfd nor a VFIO dma-buf of one range",
+				       "IOMMU_IOAS_MAP_FILE: fd %d is not a file the kernel can map (a memfd, or a VFIO dma-buf of one range)",
 				       fd);
 	case ENODEV:
 		return p2pmr_set_error(errno,

@@ -17,10 +17,13 @@
  * And every errno libp2pmr's iommufd calls document, from the kernel.
  *
  * usage: nvme-dma-test --list
- *        nvme-dma-test CASE --nvme PCI --ns-file PATH
+ *        nvme-dma-test CASE|all --nvme PCI --ns-file PATH
  *                      [--bar-pci PCI --bar N --bar-file PATH] [--other PCI]
- * Exit status: 0 passed, 1 failed, 2 usage, 77 the kernel lacks
- * IOMMU_IOAS_MAP_FILE (only cases that need it; the suite reports a skip).
+ * One CASE: exit status 0 passed, 1 failed, 2 usage, 77 the kernel lacks
+ * IOMMU_IOAS_MAP_FILE (only cases that need it; a skip). "all": every
+ * case in turn on one open controller, TAP on standard output (a case
+ * that exits 77 is a skip naming IOMMU_IOAS_MAP_FILE), exit status 1 if
+ * one failed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "p2pmr.h"
@@ -40,6 +44,7 @@
 #include "check.h"
 #include "nvme.h"
 #include "pattern.h"
+#include "unpriv.h"
 #include "vfio_ctl.h"
 
 #define EXIT_NO_MAP_FILE 77
@@ -354,6 +359,29 @@ static int expect(int ret, int err, const char *words, const char *what)
 			    words);
 	printf("%s: %s: %s\n", what, strerror(err), p2pmr_last_error());
 	return 0;
+}
+
+/* A process without the rights to /dev/iommu (nobody, no capabilities). */
+static int case_err_open_unpriv(struct env *e)
+{
+	struct p2pmr_iommufd *ictx;
+	int status;
+	pid_t pid;
+
+	(void)e;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return fail("fork: %s", strerror(errno));
+	if (!pid) {
+		if (unpriv_drop())
+			_exit(1);
+		_exit(expect(p2pmr_iommufd_open(&ictx), EACCES, "run as root",
+			     "p2pmr_iommufd_open() as nobody"));
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return fail("the unprivileged child did not exit");
+	return WEXITSTATUS(status);
 }
 
 static int case_err_close_busy(struct env *e)
@@ -757,11 +785,7 @@ static int case_err_map_file(struct env *e)
 	uint64_t iova;
 	int ret, null_fd;
 
-	ret = bar_setup(e, false);
-	if (ret)
-		return ret;
-	ret = p2pmr_ioas_map_file(e->ictx, e->ioas, e->dmabuf, 0, BAR_LENGTH, RW, &iova);
-	ret = map_file_result(ret, "p2pmr_ioas_map_file() of the BAR dma-buf");
+	ret = bar_setup(e, true);
 	if (ret)
 		return ret;
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -815,6 +839,7 @@ static const struct tcase cases[] = {
 	CASE("queue-full", "31 READs in flight at once each land in their place", case_queue_full),
 	CASE("unmapped-iova", "READ into an IOVA nothing maps faults in the IOMMU", case_unmapped_iova),
 	CASE("read-only-mapping", "READ into a mapping without WRITEABLE faults in the IOMMU, the memory untouched", case_read_only_mapping),
+	CASE("err-open-unpriv", "p2pmr_iommufd_open() without the rights to /dev/iommu: EACCES", case_err_open_unpriv),
 	CASE("err-close-busy", "p2pmr_iommufd_close() with a device bound: EBUSY", case_err_close_busy),
 	CASE("err-destroy-unknown", "p2pmr_ioas_destroy() of an unknown id: ENOENT", case_err_destroy_unknown),
 	CASE("err-destroy-attached", "p2pmr_ioas_destroy() of an IOAS in use: EBUSY", case_err_destroy_attached),
@@ -843,7 +868,7 @@ static const struct tcase cases[] = {
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: nvme-dma-test --list\n"
-		     "       nvme-dma-test CASE --nvme PCI --ns-file PATH [--bar-pci PCI --bar N --bar-file PATH] [--other PCI]\n");
+		     "       nvme-dma-test CASE|all --nvme PCI --ns-file PATH [--bar-pci PCI --bar N --bar-file PATH] [--other PCI]\n");
 }
 
 static int parse(struct opts *o, int argc, char **argv)
@@ -888,9 +913,59 @@ static int parse(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
+/* Undo bar_setup() so that the next case starts without the BAR. */
+static void bar_teardown(struct env *e)
+{
+	if (e->bar_iova) {
+		p2pmr_ioas_unmap(e->ictx, e->ioas, e->bar_iova, BAR_LENGTH);
+		e->bar_iova = 0;
+	}
+	if (e->bar_map)
+		p2pmr_bar_munmap(e->bar_map, e->bar_map_len);
+	e->bar_map = NULL;
+	if (e->dmabuf >= 0)
+		close(e->dmabuf);
+	e->dmabuf = -1;
+	p2pmr_device_close(e->bar_dev);
+	e->bar_dev = NULL;
+}
+
+/*
+ * "all": every case in turn on one open controller (binding and resetting
+ * the devices for each case would take most of the time), TAP on standard
+ * output, the cases' own lines on standard error.
+ */
+static int run_all(struct env *e)
+{
+	FILE *tap;
+	size_t i;
+	int ret, failed = 0;
+
+	fflush(stdout);
+	tap = fdopen(dup(STDOUT_FILENO), "w");
+	if (!tap || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+		return fail("nvme-dma-test: cannot set up TAP output: %s", strerror(errno));
+	for (i = 0; i < CASES_COUNT(cases); i++) {
+		fprintf(stderr, "--- %s: %s\n", cases[i].name, cases[i].desc);
+		ret = cases[i].fn(e);
+		fflush(stdout);
+		bar_teardown(e);
+		if (ret == EXIT_NO_MAP_FILE)
+			fprintf(tap, "ok %zu - %s # SKIP kernel lacks IOMMU_IOAS_MAP_FILE (lead's kernel patch pending)\n",
+				i + 1, cases[i].desc);
+		else
+			fprintf(tap, "%sok %zu - %s\n", ret ? "not " : "", i + 1, cases[i].desc);
+		fflush(tap);
+		failed += ret && ret != EXIT_NO_MAP_FILE;
+	}
+	fprintf(tap, "1..%zu\n", CASES_COUNT(cases));
+	fclose(tap);
+	return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-	const struct tcase *tc;
+	const struct tcase *tc = NULL;
 	struct env e = { .dmabuf = -1 };
 	struct opts o;
 	struct stat st;
@@ -904,10 +979,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	tc = CASES_FIND(cases, argv[1]);
-	if (!tc) {
-		fprintf(stderr, "nvme-dma-test: no case '%s' (--list)\n", argv[1]);
-		return 2;
+	if (strcmp(argv[1], "all")) {
+		tc = CASES_FIND(cases, argv[1]);
+		if (!tc) {
+			fprintf(stderr, "nvme-dma-test: no case '%s' (--list)\n", argv[1]);
+			return 2;
+		}
 	}
 	ret = parse(&o, argc - 1, argv + 1);
 	if (ret)
@@ -927,14 +1004,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nvme-dma-test: NVMe %s: %s\n", o.nvme, p2pmr_last_error());
 		ret = 1;
 	} else {
-		ret = tc->fn(&e);
+		ret = tc ? tc->fn(&e) : run_all(&e);
 	}
 	nvme_close(&e.nvme);
-	if (e.bar_map)
-		p2pmr_bar_munmap(e.bar_map, e.bar_map_len);
-	if (e.dmabuf >= 0)
-		close(e.dmabuf);
-	p2pmr_device_close(e.bar_dev);
+	bar_teardown(&e);
 	if (p2pmr_iommufd_close(e.ictx)) {
 		fprintf(stderr, "nvme-dma-test: %s\n", p2pmr_last_error());
 		ret = ret ? ret : 1;
