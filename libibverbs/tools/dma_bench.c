@@ -30,12 +30,13 @@ struct dma_opts {
 	unsigned int rounds;
 	unsigned int depth;	/* commands in flight */
 	bool write;		/* WRITE from memory to the namespace, not READ */
+	bool host_only;		/* no BAR: the host memory column alone */
 };
 
 void dma_bench_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: p2pmr dma-bench --nvme PCI --bar-pci PCI --bar N [options]\n"
+		"usage: p2pmr dma-bench --nvme PCI (--bar-pci PCI --bar N | --host-only) [options]\n"
 		"  NVMe DMA into a BAR against host memory: the NVMe controller at --nvme and\n"
 		"  the device owning the BAR, both bound to vfio-pci, share one iommufd IOAS;\n"
 		"  the BAR is mapped there by its dma-buf (IOMMU_IOAS_MAP_FILE), host memory by\n"
@@ -48,6 +49,8 @@ void dma_bench_usage(FILE *out)
 		"  --depth N        commands in flight, 1 to %u (default 8)\n"
 		"  --write          NVMe WRITE from the memory (overwrites the namespace);\n"
 		"                   default NVMe READ into it\n"
+		"  --host-only      host memory alone, no BAR (a baseline where the kernel\n"
+		"                   cannot map a BAR dma-buf into an IOAS)\n"
 		"  The namespace is read from (or written to) from its start, wrapping.\n",
 		NVME_QDEPTH - 1);
 }
@@ -64,6 +67,7 @@ static int parse(struct dma_opts *o, int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "write", no_argument, NULL, 'w' },
+		{ "host-only", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -86,6 +90,9 @@ static int parse(struct dma_opts *o, int argc, char **argv)
 			continue;
 		case 'w':
 			o->write = true;
+			continue;
+		case 'H':
+			o->host_only = true;
 			continue;
 		case 's':
 			if (parse_size_list(optarg, &o->sizes)) {
@@ -120,8 +127,12 @@ static int parse(struct dma_opts *o, int argc, char **argv)
 		fprintf(stderr, "p2pmr dma-bench: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (!o->nvme || !o->bar_pci || o->bar < 0) {
-		fprintf(stderr, "p2pmr dma-bench: --nvme PCI, --bar-pci PCI and --bar N are needed\n");
+	if (!o->nvme || (!o->host_only && (!o->bar_pci || o->bar < 0))) {
+		fprintf(stderr, "p2pmr dma-bench: --nvme PCI, and --bar-pci PCI and --bar N (or --host-only), are needed\n");
+		return 2;
+	}
+	if (o->host_only && (o->bar_pci || o->bar >= 0)) {
+		fprintf(stderr, "p2pmr dma-bench: --host-only takes no --bar-pci or --bar\n");
 		return 2;
 	}
 	return 0;
@@ -181,24 +192,12 @@ struct sides {
 	uint64_t host_iova, bar_iova;
 };
 
-static int setup(struct sides *s, const struct dma_opts *o)
+/* The BAR side: bind and attach its device, export the range, map it by fd. */
+static int setup_bar(struct sides *s, const struct dma_opts *o)
 {
 	struct p2pmr_range range;
 	struct p2pmr_bar_info info;
-	uint64_t max = size_list_max(&o->sizes);
 	int ret;
-
-	ret = p2pmr_iommufd_open(&s->ictx);
-	if (!ret)
-		ret = p2pmr_ioas_alloc(s->ictx, &s->ioas);
-	if (!ret)
-		ret = nvme_open(&s->nvme, o->nvme, s->ictx, s->ioas, 20000);
-	if (ret)
-		return ret;
-	if (max > s->nvme.max_transfer)
-		return p2pmr_set_error(EINVAL, "--sizes: %" PRIu64 " bytes is more than %s moves in one command (%" PRIu64 ")",
-				       max, o->nvme, s->nvme.max_transfer);
-	s->len = (max * o->depth + NVME_PAGE - 1) / NVME_PAGE * NVME_PAGE;
 
 	ret = p2pmr_device_bind_iommufd(o->bar_pci, s->ictx, &s->bar_dev);
 	if (!ret)
@@ -214,10 +213,31 @@ static int setup(struct sides *s, const struct dma_opts *o)
 	ret = p2pmr_dmabuf_export(s->bar_dev, o->bar, &range, 1, &s->dmabuf);
 	if (ret)
 		return ret;
-	ret = p2pmr_ioas_map_file(s->ictx, s->ioas, s->dmabuf, 0, s->len,
-				  P2PMR_IOAS_MAP_READABLE | P2PMR_IOAS_MAP_WRITEABLE, &s->bar_iova);
+	return p2pmr_ioas_map_file(s->ictx, s->ioas, s->dmabuf, 0, s->len,
+				   P2PMR_IOAS_MAP_READABLE | P2PMR_IOAS_MAP_WRITEABLE, &s->bar_iova);
+}
+
+static int setup(struct sides *s, const struct dma_opts *o)
+{
+	uint64_t max = size_list_max(&o->sizes);
+	int ret;
+
+	ret = p2pmr_iommufd_open(&s->ictx);
+	if (!ret)
+		ret = p2pmr_ioas_alloc(s->ictx, &s->ioas);
+	if (!ret)
+		ret = nvme_open(&s->nvme, o->nvme, s->ictx, s->ioas, 20000);
 	if (ret)
 		return ret;
+	if (max > s->nvme.max_transfer)
+		return p2pmr_set_error(EINVAL, "--sizes: %" PRIu64 " bytes is more than %s moves in one command (%" PRIu64 ")",
+				       max, o->nvme, s->nvme.max_transfer);
+	s->len = (max * o->depth + NVME_PAGE - 1) / NVME_PAGE * NVME_PAGE;
+	if (!o->host_only) {
+		ret = setup_bar(s, o);
+		if (ret)
+			return ret;
+	}
 
 	s->host = mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (s->host == MAP_FAILED) {
@@ -261,14 +281,19 @@ int dma_bench_main(int argc, char **argv)
 	printf("NVMe %s (%s, serial %s) %s, %u in flight, %" PRIu64 " bytes per size, side and round, %u rounds\n",
 	       o.nvme, s.nvme.model, s.nvme.serial,
 	       o.write ? "WRITE from memory" : "READ into memory", o.depth, o.total, o.rounds);
-	printf("host memory at IOVA 0x%" PRIx64 " (IOMMU_IOAS_MAP); BAR %d of %s at offset 0x%" PRIx64 ", IOVA 0x%" PRIx64 " (dma-buf, IOMMU_IOAS_MAP_FILE)\n",
-	       s.host_iova, o.bar, o.bar_pci, o.bar_offset, s.bar_iova);
+	printf("host memory at IOVA 0x%" PRIx64 " (IOMMU_IOAS_MAP)", s.host_iova);
+	if (o.host_only)
+		printf("; no BAR (--host-only)\n");
+	else
+		printf("; BAR %d of %s at offset 0x%" PRIx64 ", IOVA 0x%" PRIx64 " (dma-buf, IOMMU_IOAS_MAP_FILE)\n",
+		       o.bar, o.bar_pci, o.bar_offset, s.bar_iova);
 	printf("%-6s %8s %12s %12s %9s\n", "op", "size", "host MB/s", "BAR MB/s", "BAR/host");
 	for (i = 0; i < o.sizes.nr; i++) {
 		host_sum = bar_sum = 0;
 		for (r = 0; r < o.rounds; r++) {
+			bar_s = 0;
 			ret = run(&s.nvme, &o, s.host_iova, o.sizes.size[i], &host_s);
-			if (!ret)
+			if (!ret && !o.host_only)
 				ret = run(&s.nvme, &o, s.bar_iova, o.sizes.size[i], &bar_s);
 			if (ret) {
 				fprintf(stderr, "p2pmr dma-bench: %s\n", p2pmr_last_error());
@@ -278,10 +303,14 @@ int dma_bench_main(int argc, char **argv)
 			host_sum += host_s;
 			bar_sum += bar_s;
 		}
-		printf("%-6s %8s %12.1f %12.1f %9.2f\n", o.write ? "write" : "read",
+		printf("%-6s %8s %12.1f", o.write ? "write" : "read",
 		       format_size(o.sizes.size[i], size, sizeof(size)),
-		       o.total * o.rounds / host_sum / 1e6, o.total * o.rounds / bar_sum / 1e6,
-		       host_sum / bar_sum);
+		       o.total * o.rounds / host_sum / 1e6);
+		if (o.host_only)
+			printf(" %12s %9s\n", "-", "-");
+		else
+			printf(" %12.1f %9.2f\n", o.total * o.rounds / bar_sum / 1e6,
+			       host_sum / bar_sum);
 		fflush(stdout);
 	}
 	teardown(&s);
