@@ -717,6 +717,12 @@ static int case_bar_revoke(struct env *e)
 	/* A sentinel in the BAR, distinct from the namespace's bytes. */
 	pattern_fill((uint64_t *)(e->bar_map + BAR_OFFSET), BAR_LENGTH, 0x6001);
 
+	/*
+	 * The kernel log from before the revoke: a DMA to the BAR's IOVAs can
+	 * fault only after it, and the intel-iommu driver's fault messages are
+	 * rate limited, so the first ones (of the commands in flight) count.
+	 */
+	kmsg = kmsg_open();
 	for (i = 0; i < n; i++)
 		if (nvme_submit_rw(&e->nvme, false, i * len, e->bar_iova + i * len, len, &cid[i]))
 			return fail("submit %u: %s", i, p2pmr_last_error());
@@ -735,7 +741,6 @@ static int case_bar_revoke(struct env *e)
 	printf("%u READs into the BAR in flight at the revoke: %u completed as successes, %u with an error\n",
 	       n, ok, failed);
 	/* After the revoke: the DMA faults, nothing lands. */
-	kmsg = kmsg_open();
 	for (i = 0; i < n; i++) {
 		ret = nvme_rw(&e->nvme, false, i * len, e->bar_iova + i * len, len, &status);
 		if (ret && ret != EIO)
