@@ -368,9 +368,10 @@ int p2pmr_ioas_unmap(struct p2pmr_iommufd *ictx, uint32_t ioas_id, uint64_t iova
  * @devp: the device on success; attach it with p2pmr_device_attach_ioas()
  *        before it does DMA
  *
- * Return: 0, or EINVAL for a malformed address, ENODEV for no such device
- * or one not bound to vfio-pci, EOPNOTSUPP without a VFIO cdev, EBUSY when
- * another process holds it, or VFIO_DEVICE_BIND_IOMMUFD's errno.
+ * Return: 0, or EINVAL for a malformed address or a device bound already
+ * (through another open of its cdev), ENODEV for no such device or one not
+ * bound to vfio-pci, EOPNOTSUPP without a VFIO cdev, or
+ * VFIO_DEVICE_BIND_IOMMUFD's errno.
  */
 int p2pmr_device_bind_iommufd(const char *pci_addr, struct p2pmr_iommufd *ictx,
 			      struct p2pmr_device **devp)
