@@ -129,6 +129,40 @@ int p2pmr_uverbs_reg_dmabuf_mr(int cmd_fd, uint32_t pd_handle, uint64_t offset,
 			       struct p2pmr_mr_keys *keys);
 int p2pmr_uverbs_dereg_mr(int cmd_fd, uint32_t mr_handle);
 
+/*
+ * iommufd (p2pmr_iommufd_open(3)): one /dev/iommu context that several
+ * devices bind to, I/O address spaces (IOAS) they attach to, and what is
+ * mapped there for their DMA: host memory by address, a memfd or a BAR's
+ * dma-buf by fd. A device DMAs to an IOVA; the IOMMU sends it where the
+ * IOAS maps that IOVA.
+ */
+struct p2pmr_iommufd;
+
+/* Flags of p2pmr_ioas_map() and p2pmr_ioas_map_file(): IOMMU_IOAS_MAP's. */
+enum p2pmr_ioas_map_flags {
+	P2PMR_IOAS_MAP_FIXED_IOVA = 1 << 0,	/* map at *iovap, else the kernel picks */
+	P2PMR_IOAS_MAP_WRITEABLE = 1 << 1,	/* devices may write to the range */
+	P2PMR_IOAS_MAP_READABLE = 1 << 2,	/* devices may read from it */
+};
+
+int p2pmr_iommufd_open(struct p2pmr_iommufd **ictxp);
+int p2pmr_iommufd_close(struct p2pmr_iommufd *ictx);
+int p2pmr_iommufd_fd(const struct p2pmr_iommufd *ictx);
+
+int p2pmr_ioas_alloc(struct p2pmr_iommufd *ictx, uint32_t *ioas_idp);
+int p2pmr_ioas_destroy(struct p2pmr_iommufd *ictx, uint32_t ioas_id);
+int p2pmr_ioas_map(struct p2pmr_iommufd *ictx, uint32_t ioas_id, void *addr,
+		   uint64_t length, uint32_t flags, uint64_t *iovap);
+int p2pmr_ioas_map_file(struct p2pmr_iommufd *ictx, uint32_t ioas_id, int fd,
+			uint64_t start, uint64_t length, uint32_t flags, uint64_t *iovap);
+int p2pmr_ioas_unmap(struct p2pmr_iommufd *ictx, uint32_t ioas_id, uint64_t iova,
+		     uint64_t length);
+
+/* A device by its VFIO cdev, bound to @ictx; p2pmr_device_close() unbinds. */
+int p2pmr_device_bind_iommufd(const char *pci_addr, struct p2pmr_iommufd *ictx,
+			      struct p2pmr_device **devp);
+int p2pmr_device_attach_ioas(struct p2pmr_device *dev, uint32_t ioas_id);
+
 /** The message of the calling thread's last failed call ("" if none). */
 const char *p2pmr_last_error(void);
 /*

@@ -3,7 +3,32 @@
 #ifndef P2PMR_PRIVATE_H
 #define P2PMR_PRIVATE_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "p2pmr.h"
+
+struct p2pmr_device {
+	char pci_addr[16];		/* canonical: 0000:00:03.0 */
+	enum p2pmr_vfio_api api;
+	int device_fd;
+	int group_fd;			/* group API */
+	int container_fd;		/* group API */
+	int iommufd;			/* cdev API, p2pmr_device_open(): its own */
+	/* cdev API, p2pmr_device_bind_iommufd(): the shared iommufd (a reference) */
+	struct p2pmr_iommufd *ictx;
+	uint32_t iommufd_devid;		/* cdev API: the kernel's id of the binding */
+};
+
+/* vfio_device.c: the pieces p2pmr_device_open() and iommufd.c share. */
+int p2pmr_canonical_pci_addr(const char *in, char *out, size_t len);
+int p2pmr_check_vfio_bound(const char *addr);
+int p2pmr_open_node(const char *path, int *fdp);
+int p2pmr_device_new(const char *pci_addr, struct p2pmr_device **devp);
+int p2pmr_cdev_open_bind(struct p2pmr_device *dev, int iommufd);
+
+/* iommufd.c: a device bound to @ictx drops its reference when it closes. */
+void p2pmr_iommufd_put(struct p2pmr_iommufd *ictx);
 
 /*
  * Every entry point starts with a clean message; a failure path then reads

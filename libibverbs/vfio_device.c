@@ -33,15 +33,6 @@
 #define IORESOURCE_PREFETCH	0x00002000
 #define IORESOURCE_MEM_64	0x00100000
 
-struct p2pmr_device {
-	char pci_addr[16];		/* canonical: 0000:00:03.0 */
-	enum p2pmr_vfio_api api;
-	int device_fd;
-	int group_fd;			/* group API */
-	int container_fd;		/* group API */
-	int iommufd;			/* cdev API */
-};
-
 const char *p2pmr_vfio_api_name(enum p2pmr_vfio_api api)
 {
 	switch (api) {
@@ -56,7 +47,7 @@ const char *p2pmr_vfio_api_name(enum p2pmr_vfio_api api)
 }
 
 /* Accept "0000:00:03.0" and "00:03.0"; write the canonical form. */
-static int canonical_pci_addr(const char *in, char *out, size_t len)
+int p2pmr_canonical_pci_addr(const char *in, char *out, size_t len)
 {
 	unsigned int domain, bus, slot, func;
 	bool parsed;
@@ -76,7 +67,7 @@ static int canonical_pci_addr(const char *in, char *out, size_t len)
 }
 
 /* The device must exist and be bound to vfio-pci; say how to get there. */
-static int check_vfio_bound(const char *addr)
+int p2pmr_check_vfio_bound(const char *addr)
 {
 	char path[PATH_MAX], link[PATH_MAX];
 	const char *driver;
@@ -103,7 +94,7 @@ static int check_vfio_bound(const char *addr)
 }
 
 /* Open a VFIO or iommufd node into *fdp: 0 or an errno, with the message. */
-static int open_node(const char *path, int *fdp)
+int p2pmr_open_node(const char *path, int *fdp)
 {
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 
@@ -123,11 +114,14 @@ static int open_node(const char *path, int *fdp)
 	}
 }
 
-static int open_cdev(struct p2pmr_device *dev)
+/*
+ * Open the device cdev of dev->pci_addr (/dev/vfio/devices/vfioN, found
+ * under /sys/bus/pci/devices/ADDR/vfio-dev/) into dev->device_fd and bind
+ * it to @iommufd: 0 or an errno, with the message.
+ */
+int p2pmr_cdev_open_bind(struct p2pmr_device *dev, int iommufd)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .flags = 0 };
-	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
-	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
 	struct dirent *de;
 	char path[PATH_MAX], node[sizeof(de->d_name)] = "";
 	DIR *dir;
@@ -147,15 +141,34 @@ static int open_cdev(struct p2pmr_device *dev)
 		return p2pmr_set_error(ENODEV, "no vfioN entry under %s", path);
 
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", node);
-	ret = open_node(path, &dev->device_fd);
-	if (!ret)
-		ret = open_node("/dev/iommu", &dev->iommufd);
+	ret = p2pmr_open_node(path, &dev->device_fd);
 	if (ret)
 		return ret;
 
-	bind.iommufd = dev->iommufd;
-	if (ioctl(dev->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		return p2pmr_set_error(errno, "VFIO_DEVICE_BIND_IOMMUFD of %s failed", dev->pci_addr);
+	bind.iommufd = iommufd;
+	if (ioctl(dev->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+		if (errno == EINVAL)
+			return p2pmr_set_error(errno,
+					       "VFIO_DEVICE_BIND_IOMMUFD of %s (%s): the device is bound already (through another open of its cdev)",
+					       dev->pci_addr, path);
+		return p2pmr_set_error(errno, "VFIO_DEVICE_BIND_IOMMUFD of %s (%s) failed",
+				       dev->pci_addr, path);
+	}
+	dev->iommufd_devid = bind.out_devid;
+	return 0;
+}
+
+static int open_cdev(struct p2pmr_device *dev)
+{
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	int ret;
+
+	ret = p2pmr_open_node("/dev/iommu", &dev->iommufd);
+	if (!ret)
+		ret = p2pmr_cdev_open_bind(dev, dev->iommufd);
+	if (ret)
+		return ret;
 	if (ioctl(dev->iommufd, IOMMU_IOAS_ALLOC, &ioas))
 		return p2pmr_set_error(errno, "IOMMU_IOAS_ALLOC failed");
 	attach.pt_id = ioas.out_ioas_id;
@@ -182,7 +195,7 @@ static int open_group(struct p2pmr_device *dev)
 	link[n] = '\0';
 	group = strrchr(link, '/') + 1;
 
-	ret = open_node("/dev/vfio/vfio", &dev->container_fd);
+	ret = p2pmr_open_node("/dev/vfio/vfio", &dev->container_fd);
 	if (ret)
 		return ret;
 
@@ -191,7 +204,7 @@ static int open_group(struct p2pmr_device *dev)
 		snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", group);
 		noiommu = true;
 	}
-	ret = open_node(path, &dev->group_fd);
+	ret = p2pmr_open_node(path, &dev->group_fd);
 	if (ret)
 		return ret;
 
@@ -222,6 +235,32 @@ static bool have_cdev(const char *addr)
 	return !access(path, F_OK) && !access("/dev/iommu", F_OK);
 }
 
+/*
+ * A device handle for @pci_addr with nothing open yet, once the address is
+ * well formed and the device bound to vfio-pci: 0 or an errno, with the
+ * message. p2pmr_device_close() frees it.
+ */
+int p2pmr_device_new(const char *pci_addr, struct p2pmr_device **devp)
+{
+	struct p2pmr_device *dev;
+	int ret;
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return p2pmr_set_error(ENOMEM, "out of memory");
+	dev->device_fd = dev->group_fd = dev->container_fd = dev->iommufd = -1;
+
+	ret = p2pmr_canonical_pci_addr(pci_addr, dev->pci_addr, sizeof(dev->pci_addr));
+	if (!ret)
+		ret = p2pmr_check_vfio_bound(dev->pci_addr);
+	if (ret) {
+		p2pmr_device_close(dev);
+		return ret;
+	}
+	*devp = dev;
+	return 0;
+}
+
 /**
  * p2pmr_device_open() - open a PCI device bound to vfio-pci
  * @pci_addr: PCI address, "0000:00:03.0" or "00:03.0"
@@ -239,16 +278,9 @@ int p2pmr_device_open(const char *pci_addr, enum p2pmr_vfio_api api,
 	int ret;
 
 	p2pmr_clear_error();
-	dev = calloc(1, sizeof(*dev));
-	if (!dev)
-		return p2pmr_set_error(ENOMEM, "out of memory");
-	dev->device_fd = dev->group_fd = dev->container_fd = dev->iommufd = -1;
-
-	ret = canonical_pci_addr(pci_addr, dev->pci_addr, sizeof(dev->pci_addr));
-	if (!ret)
-		ret = check_vfio_bound(dev->pci_addr);
+	ret = p2pmr_device_new(pci_addr, &dev);
 	if (ret)
-		goto err;
+		return ret;
 
 	if (api == P2PMR_VFIO_API_AUTO)
 		api = have_cdev(dev->pci_addr) ? P2PMR_VFIO_API_CDEV : P2PMR_VFIO_API_GROUP;
@@ -279,6 +311,8 @@ void p2pmr_device_close(struct p2pmr_device *dev)
 	/* The device first: the group and container must outlive it. */
 	if (dev->device_fd >= 0)
 		close(dev->device_fd);
+	if (dev->ictx)
+		p2pmr_iommufd_put(dev->ictx);
 	if (dev->iommufd >= 0)
 		close(dev->iommufd);
 	if (dev->group_fd >= 0)

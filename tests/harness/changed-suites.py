@@ -54,6 +54,7 @@ RULES = (
     ('tests/py/p2pmr_tests/', ['pyverbs'], 'the pyverbs test cases'),
     ('tests/py/run_pyverbs_tests.py', ['pyverbs'], 'the pyverbs runner'),
     ('tests/py/rdma_lib_test.py', ['rdma-lib', 'packages'], 'the binding checks'),
+    ('tests/py/iommufd_test.py', ['iommufd-dma'], 'the iommufd binding checks'),
     ('libibverbs/man/', ['ctest', 'debs'], 'manual pages: ctest checks every symbol has one'),
     ('libibverbs/', ['built', 'ctest', 'debs', 'packages'], 'libp2pmr, its tool and its binding'),
     ('tests/c/', ['built'], 'test programs'),

@@ -17,6 +17,17 @@ GUEST_BAR_SIZE=$((16 << 20))
 # what one DMA segment (32-bit length) can describe: for the >= 8 GiB cases.
 GUEST_BIG_BAR_SIZE=$((8 << 30))
 
+# Devices a guest has only when one of its suites asks for them, by a line
+# "# guest-devices: NAME..." in the suite file (or P2PMR_GUEST_DEVICES
+# names them), so that the other guests stay as they were:
+#   nvme-dma  a second NVMe controller (serial p2pmr-dma, no CMB) on a root
+#             port of its own, whose namespace is the host file
+#             OUT/nvme-dma.img (random bytes at each run; the guest reads it
+#             as $P2PMR_NVME_DMA_FILE), for DMA by a userspace driver
+#   edu       QEMU's edu device (1234:11e8, a DMA engine) on the root bus
+GUEST_DEVICES_KNOWN="nvme-dma edu"
+GUEST_NVME_DMA_SIZE=$((32 << 20))
+
 # guest_options NAME DEFAULT-OUT [ARGS...]: the options and suite names both
 # commands take (see their headers) into kernel, out, timeout,
 # suite_timeout, console, report, pass_env and suites.
@@ -59,6 +70,34 @@ guest_check() {
 		[ -x "$TOP/tests/suites/$s" ] || { echo "$1: no suite tests/suites/$s" >&2; exit 2; }
 	done
 	[ -f "$kernel" ] || { echo "$1: no kernel at $kernel (run kernel/scripts/build)" >&2; exit 2; }
+	guest_devices >/dev/null || exit 2
+}
+
+# guest_devices: the optional devices the suites in "suites" ask for (and
+# P2PMR_GUEST_DEVICES), one per line; an unknown name stops the run.
+guest_devices() {
+	local s d
+	{
+		for s in "${suites[@]}"; do
+			sed -n 's/^#[[:space:]]*guest-devices:[[:space:]]*//p' "$TOP/tests/suites/$s"
+		done
+		echo "${P2PMR_GUEST_DEVICES:-}"
+	} | tr ' ' '\n' | sed '/^$/d' | sort -u | while read -r d; do
+		case " $GUEST_DEVICES_KNOWN " in
+		*" $d "*) echo "$d" ;;
+		*) echo "guest_devices: unknown device '$d' (known: $GUEST_DEVICES_KNOWN)" >&2; return 1 ;;
+		esac
+	done
+}
+
+# guest_has_device NAME: the guest gets optional device NAME.
+guest_has_device() {
+	# No "| grep -q": under pipefail an early exit of grep could make the
+	# writer's SIGPIPE the pipeline's status.
+	case " $(guest_devices | tr '\n' ' ') " in
+	*" $1 "*) return 0 ;;
+	*) return 1 ;;
+	esac
 }
 
 # guest_env OUT VAR VALUE: give the suites of the guest in OUT a variable.
@@ -89,6 +128,30 @@ guest_prepare() {
 	EOF
 	for var in "${pass_env[@]}"; do
 		guest_env "$out" "$var" "${!var}"
+	done
+	if guest_has_device nvme-dma; then
+		head -c $GUEST_NVME_DMA_SIZE /dev/urandom > "$out/nvme-dma.img"
+		guest_env "$out" P2PMR_NVME_DMA_FILE /mnt/out/nvme-dma.img
+	fi
+}
+
+# guest_optional_devices OUT: the QEMU options of the optional devices,
+# appended to "qemu" after the others, so that every other device keeps
+# its address.
+guest_optional_devices() {
+	local d
+	for d in $(guest_devices); do
+		case $d in
+		nvme-dma)
+			# mdts=10: up to 4 MiB per command (QEMU's default is 512 KiB).
+			qemu+=(-device pcie-root-port,id=rp2,bus=pcie.0,chassis=5,slot=5
+			       -drive "if=none,id=nvme-dma-disk,format=raw,file=$1/nvme-dma.img"
+			       -device nvme,serial=p2pmr-dma,drive=nvme-dma-disk,mdts=10,bus=rp2)
+			;;
+		edu)
+			qemu+=(-device edu,bus=pcie.0)
+			;;
+		esac
 	done
 }
 
@@ -141,8 +204,9 @@ guest_qemu() {
 		-device nvme,serial=p2pmr-nvme,drive=nvme-disk,cmb_size_mb=16,bus=sw-dn2
 		-object "memory-backend-file,id=ivshmem-big,share=on,mem-path=$out/ivshmem-big.bar,size=$GUEST_BIG_BAR_SIZE"
 		-device ivshmem-plain,memdev=ivshmem-big,bus=sw-dn3
-		-device pci-testdev,bus=pcie.0
-		"$@")
+		-device pci-testdev,bus=pcie.0)
+	guest_optional_devices "$out"
+	qemu+=("$@")
 }
 
 # Progress: the guest's "p2pmr:" lines and the first line of any kernel

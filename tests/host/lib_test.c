@@ -129,8 +129,37 @@ static void check_messages(void)
 		   "munmap's own errno comes back, positive");
 }
 
+/*
+ * iommufd without /dev/iommu (the development host has none; the guest
+ * suite iommufd-dma tests the rest against the kernel).
+ */
+static void check_iommufd(void)
+{
+	struct p2pmr_iommufd *ictx = (void *)&ictx;
+
+	if (access("/dev/iommu", F_OK)) {
+		check_fail(p2pmr_iommufd_open(&ictx), ENOENT, "no /dev/iommu: the kernel has no iommufd",
+			   "without /dev/iommu, p2pmr_iommufd_open() is ENOENT and names iommufd");
+		tap_check(ictx == (void *)&ictx, "a failed p2pmr_iommufd_open() leaves *ictxp alone",
+			  "%p", (void *)ictx);
+	} else {
+		tap_check(!p2pmr_iommufd_open(&ictx) && !p2pmr_iommufd_close(ictx),
+			  "with /dev/iommu, p2pmr_iommufd_open() and _close() succeed", "%s",
+			  p2pmr_last_error());
+	}
+	tap_check(!p2pmr_iommufd_close(NULL), "p2pmr_iommufd_close(NULL) is 0", "%s",
+		  p2pmr_last_error());
+	check_fail(p2pmr_device_bind_iommufd("bogus", NULL, (void *)&ictx), EINVAL,
+		   "'bogus' is not a PCI address",
+		   "p2pmr_device_bind_iommufd() refuses a malformed PCI address (EINVAL)");
+	check_fail(p2pmr_device_bind_iommufd("ffff:ff:1f.7", NULL, (void *)&ictx), ENODEV,
+		   "no PCI device ffff:ff:1f.7",
+		   "p2pmr_device_bind_iommufd() of a missing device is ENODEV");
+}
+
 int main(void)
 {
+	check_iommufd();
 	check_device_open();
 	check_dmabuf_size();
 	check_uverbs();
