@@ -22,24 +22,24 @@
 #include <linux/types.h>
 
 /* Attach as the PCI function given in struct dma_buf_ti_attach. */
-#define DMA_BUF_TI_ATTACH_PCI_DEV	(1U << 0)
+#define DMA_BUF_TI_ATTACH_PCI_DEV	0x01U
 /* Attach as a static importer: no move_notify, so never revocable. */
-#define DMA_BUF_TI_ATTACH_STATIC	(1U << 1)
+#define DMA_BUF_TI_ATTACH_STATIC	0x02U
 /* Attach as a dynamic importer that cannot take peer-to-peer memory. */
-#define DMA_BUF_TI_ATTACH_NO_P2P	(1U << 2)
+#define DMA_BUF_TI_ATTACH_NO_P2P	0x04U
 /*
  * Misbehave: count move_notify but keep the DMA mapping until it is unmapped
  * through the ioctl, to test how an exporter copes with a slow importer.
  */
-#define DMA_BUF_TI_ATTACH_KEEP_MAPPED	(1U << 3)
+#define DMA_BUF_TI_ATTACH_KEEP_MAPPED	0x08U
 /* Pin the attachment until it is detached (dma_buf_pin()). */
-#define DMA_BUF_TI_ATTACH_PIN		(1U << 4)
+#define DMA_BUF_TI_ATTACH_PIN		0x10U
 /*
  * Attach without move_notify, as an importer that relies on its pin and
  * cannot be told to stop using the buffer: not revocable (see
  * dma_buf_attach_revocable()). Needs DMA_BUF_TI_ATTACH_PIN.
  */
-#define DMA_BUF_TI_ATTACH_NOT_REVOCABLE	(1U << 5)
+#define DMA_BUF_TI_ATTACH_NOT_REVOCABLE	0x20U
 #define DMA_BUF_TI_ATTACH_FLAGS		(DMA_BUF_TI_ATTACH_PCI_DEV | \
 					 DMA_BUF_TI_ATTACH_STATIC | \
 					 DMA_BUF_TI_ATTACH_NO_P2P | \
@@ -80,7 +80,7 @@ struct dma_buf_ti_attach {
 #define DMA_BUF_TI_DIR_FROM_DEVICE	2
 
 /* The segment address is a PCI bus address, not translated by an IOMMU. */
-#define DMA_BUF_TI_SEG_BUS_ADDR		(1U << 0)
+#define DMA_BUF_TI_SEG_BUS_ADDR		0x01U
 
 /**
  * struct dma_buf_ti_seg - one DMA segment of a mapping
