@@ -121,9 +121,9 @@ static bool host_bridge_dev(const struct doctor *d, const char *host, char *name
 			    unsigned int *vd, unsigned int *dd)
 {
 	uint64_t vendor, device, class = 0;
-	char first[1][DS_NAME];
+	char first[256][DS_NAME];
 
-	if (!ds_list(d, first, 1, ds_is_pci_addr, "/sys/devices/%s", host))
+	if (!ds_list(d, first, 256, ds_is_pci_addr, "/sys/devices/%s", host))
 		return false;
 	ds_read_u64(d, &class, "/sys/devices/%s/%s/class", host, first[0]);
 	if ((strcmp(first[0] + 8, "00.0") && class >> 8 != 0x0604) ||
@@ -255,8 +255,8 @@ void doctor_check_path(struct doctor *d, const char *nic, const char *nic_why, c
 		return;
 	if (map == DOCTOR_MAP_NOT_SUPPORTED)
 		doctor_fix(row,
-			   "the kernel allows P2P through the host bridge only on AMD Zen (family 17h) or later CPUs or whitelisted Intel host bridges (%s; %s): put the NIC and the device below one PCIe switch%s%s",
-			   cpu, why_b[0] ? why_b : why_a,
+			   "the kernel allows P2P through the host bridge only on AMD Zen (family 17h) or later CPUs or whitelisted Intel host bridges (here: %s; %s%s%s): put the NIC and the device below one PCIe switch%s%s",
+			   cpu, why_a, why_b[0] ? "; " : "", why_b,
 			   acs_cnt ? ", and let them talk there: boot with pci=disable_acs_redir=" : "",
 			   acs_list);
 	else if (acs_cnt)

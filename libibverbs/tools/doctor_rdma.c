@@ -27,9 +27,9 @@
 /* The first RDMA device in sysfs (sorted), for a fake root. */
 static bool first_sysfs_dev(const struct doctor *d, char *buf, size_t len)
 {
-	char names[1][DS_NAME];
+	char names[64][DS_NAME];
 
-	if (!ds_list(d, names, 1, NULL, "/sys/class/infiniband"))
+	if (!ds_list(d, names, 64, NULL, "/sys/class/infiniband"))
 		return false;
 	snprintf(buf, len, "%s", names[0]);
 	return true;

@@ -89,8 +89,8 @@ static int name_cmp(const void *a, const void *b)
 
 /*
  * The entries of a directory (not those starting with '.') that @keep
- * accepts (NULL: all), sorted, at most @max: how many, 0 when it cannot
- * be read.
+ * accepts (NULL: all), at most @max (the first @max readdir() returns),
+ * sorted: how many, 0 when it cannot be read.
  */
 unsigned int ds_list(const struct doctor *d, char (*names)[DS_NAME], unsigned int max,
 		     bool (*keep)(const char *name), const char *fmt, ...)
