@@ -89,6 +89,7 @@ void doctor_check_kernel(struct doctor *d)
 	char cand[DOCTOR_MAX_PCI][DS_NAME], why[DOCTOR_TEXT] = "", where[PATH_MAX] = "";
 	unsigned int n, i;
 	struct doctor_row *row;
+	const char *probed;
 	int ret = -1, config;
 
 	n = d->fake_root ? 0 : probe_candidates(d, cand, DOCTOR_MAX_PCI);
@@ -116,10 +117,14 @@ void doctor_check_kernel(struct doctor *d)
 	row = doctor_add(d, "kernel", "system", config == 1 ? DOCTOR_OK : DOCTOR_WARN,
 			 "%s%s%s", config == 1 ? "CONFIG_VFIO_PCI_DMABUF=y in " : "",
 			 config == 1 ? where : "", config == 1 ? "; " : "");
+	if (d->fake_root)
+		probed = "VFIO_DEVICE_FEATURE_DMA_BUF not probed (P2PMR_DOCTOR_ROOT is set)";
+	else if (n)
+		probed = "cannot probe VFIO_DEVICE_FEATURE_DMA_BUF: ";
+	else
+		probed = "cannot probe VFIO_DEVICE_FEATURE_DMA_BUF until a device is bound to vfio-pci";
 	snprintf(row->detail + strlen(row->detail), sizeof(row->detail) - strlen(row->detail),
-		 "cannot probe VFIO_DEVICE_FEATURE_DMA_BUF until a device is bound to vfio-pci%s%s%s",
-		 d->fake_root ? " (not probed: P2PMR_DOCTOR_ROOT is set)" : "",
-		 why[0] ? ": " : "", why);
+		 "%s%s", probed, why);
 	if (config != 1)
 		doctor_fix(row,
 			   "bind the device to vfio-pci and run the doctor again; the kernel needs CONFIG_VFIO_PCI_DMABUF (the p2pmr kernel, or Linux 6.19 and later)");

@@ -160,14 +160,16 @@ static bool bridge_listed(const struct doctor *d, const char *host, bool same, c
 	return false;
 }
 
-static void path_text(const struct ds_pci_chain *c, unsigned int upto, char *buf, size_t len)
+/* The functions of @c from @from to @to (upwards, or downwards if @to < @from). */
+static size_t path_text(const struct ds_pci_chain *c, int from, int to, char *buf, size_t len)
 {
-	unsigned int i;
+	int step = to >= from ? 1 : -1, i;
 	size_t n = 0;
 
-	buf[0] = '\0';
-	for (i = 0; i < upto && i < c->len && n < len; i++)
-		n += snprintf(buf + n, len - n, "%s%s", i ? " > " : "", c->dev[i]);
+	for (i = from; i != to + step && n < len; i += step)
+		n += snprintf(buf + n, len - n, "%s%s", n ? (step > 0 ? " > " : " < ") : "",
+			      c->dev[i]);
+	return n;
 }
 
 void doctor_check_path(struct doctor *d, const char *nic, const char *nic_why, const char *pci)
@@ -228,13 +230,15 @@ void doctor_check_path(struct doctor *d, const char *nic, const char *nic_why, c
 		map = allowed ? DOCTOR_MAP_THRU_HOST_BRIDGE : DOCTOR_MAP_NOT_SUPPORTED;
 
 	if (ia >= 0) {
-		char up[DOCTOR_TEXT / 4];
-
-		path_text(&b, ib, up, sizeof(up));
-		path_text(&a, ia + 1, route, sizeof(route));
-		snprintf(route + strlen(route), sizeof(route) - strlen(route),
-			 "%s%s: common upstream bridge %s, distance %d", ib ? " < " : "", up,
-			 a.dev[ia], ia + ib);
+		/* Up from the device to the common bridge, then down to the NIC. */
+		n = path_text(&a, 0, ia, route, sizeof(route));
+		if (ib && n < sizeof(route))
+			n += snprintf(route + n, sizeof(route) - n, " < ");
+		if (ib && n < sizeof(route))
+			n += path_text(&b, ib - 1, 0, route + n, sizeof(route) - n);
+		if (n < sizeof(route))
+			snprintf(route + n, sizeof(route) - n,
+				 ": common upstream bridge %s, distance %d", a.dev[ia], ia + ib);
 	} else {
 		snprintf(route, sizeof(route), "no common upstream bridge (%s under %s, %s under %s)",
 			 pci, a.host, nic, b.host);

@@ -6,13 +6,13 @@
 DOCTOR_JSON=/tmp/doctor.json
 
 # doctor_run STATUS ARGS...: p2pmr doctor ARGS --json exits with STATUS;
-# its output stays in DOCTOR_JSON, its table goes to stderr (the log).
+# its output stays in DOCTOR_JSON, and goes to stderr (the log).
 doctor_run() {
 	_want=$1
 	shift
-	"$P2PMR_BIN/p2pmr" doctor "$@" >&2
 	"$P2PMR_BIN/p2pmr" doctor "$@" --json >"$DOCTOR_JSON"
 	_rc=$?
+	cat "$DOCTOR_JSON" >&2
 	[ "$_rc" = "$_want" ] || {
 		echo "p2pmr doctor $*: exit status $_rc, expected $_want" >&2
 		return 1
@@ -32,6 +32,17 @@ doctor_row() {
 		echo "expected verdict $3 and /$4/ in: $_row" >&2
 		return 1
 	}
+}
+
+# doctor_table VERDICT ARGS...: p2pmr doctor ARGS prints the table (to
+# stderr, the log) with a row per check and VERDICT as its last line.
+doctor_table() {
+	_want=$1
+	shift
+	"$P2PMR_BIN/p2pmr" doctor "$@" >/tmp/doctor.txt
+	cat /tmp/doctor.txt >&2
+	head -n 1 /tmp/doctor.txt | grep -q '^CHECK  *SUBJECT  *VERDICT  *FOUND$' &&
+		[ "$(tail -n 1 /tmp/doctor.txt)" = "$_want" ]
 }
 
 # doctor_fix CHECK SUBJECT: the fix of that row, unescaped.

@@ -248,9 +248,10 @@ CASES = [
      {'config': 'n'}, ['0000:03:00.0'], 1,
      [('kernel', 'system', 'fail', r'kernel lacks VFIO_DEVICE_FEATURE_DMA_BUF: '
        r'/boot/config-6\.12\.41-p2pmr has no CONFIG_VFIO_PCI_DMABUF=y', r'install the p2pmr kernel')]),
-    ('no kernel config to read: cannot tell until a device is probed, warn',
+    ('no kernel config to read and no probe: cannot tell, warn',
      {'config': None}, ['0000:03:00.0'], 0,
-     [('kernel', 'system', 'warn', r'cannot probe VFIO_DEVICE_FEATURE_DMA_BUF until', r'vfio-pci')]),
+     [('kernel', 'system', 'warn', r'^VFIO_DEVICE_FEATURE_DMA_BUF not probed \(P2PMR_DOCTOR_ROOT is set\)$',
+       r'bind the device to vfio-pci and run the doctor again')]),
     ('a PCI device that does not exist fails',
      {}, ['0000:09:00.0'], 1,
      [('binding', '0000:09:00.0', 'fail', r'no such PCI device', r'lspci -D')]),
