@@ -79,7 +79,7 @@ static bool cdev_name(const struct doctor *d, const char *pci, char *buf, size_t
  */
 static void check_access(struct doctor *d, const char *pci)
 {
-	char group[32] = "", type[32] = "", cdev[32], gnode[64], cnode[64];
+	char group[32] = "", type[32] = "", cdev[DS_NAME], gnode[64], cnode[32 + DS_NAME];
 	struct doctor_row *row;
 	int gret, cret = ENOENT;
 

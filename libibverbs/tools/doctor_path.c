@@ -130,7 +130,7 @@ static bool host_bridge_dev(const struct doctor *d, const char *host, char *name
 	    ds_read_u64(d, &vendor, "/sys/devices/%s/%s/vendor", host, first[0]) ||
 	    ds_read_u64(d, &device, "/sys/devices/%s/%s/device", host, first[0]))
 		return false;
-	snprintf(name, len, "%s", first[0]);
+	snprintf(name, len, "%.12s", first[0]);	/* DDDD:BB:SS.F */
 	*vd = vendor;
 	*dd = device;
 	return true;

@@ -115,6 +115,7 @@ void doctor_check_rdma(struct doctor *d, char *nic, char *why, size_t len)
 	struct ibv_context *ctx = NULL;
 	struct doctor_row *row;
 	char name[64] = "";
+	bool found = false;
 	int i, n = 0;
 
 	nic[0] = '\0';
@@ -125,6 +126,7 @@ void doctor_check_rdma(struct doctor *d, char *nic, char *why, size_t len)
 		list = ibv_get_device_list(&n);
 		for (i = 0; list && i < n && !ctx; i++) {
 			if (!name[0] || !strcmp(name, ibv_get_device_name(list[i]))) {
+				found = true;
 				snprintf(name, sizeof(name), "%s", ibv_get_device_name(list[i]));
 				ctx = ibv_open_device(list[i]);
 				if (!ctx) {
@@ -140,7 +142,7 @@ void doctor_check_rdma(struct doctor *d, char *nic, char *why, size_t len)
 	} else if (!name[0]) {
 		first_sysfs_dev(d, name, sizeof(name));
 	}
-	if (!d->fake_root && !ctx && (!name[0] || i == n)) {
+	if (!d->fake_root && !found) {
 		row = doctor_add(d, "rdma", name[0] ? name : "-", DOCTOR_FAIL, "%s",
 				 name[0] ? "no such RDMA device" : "no RDMA device");
 		doctor_fix(row,
