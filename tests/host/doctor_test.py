@@ -272,7 +272,7 @@ USAGE = [
 def run(binary, root, args, **kw):
     env = dict(os.environ, P2PMR_DOCTOR_ROOT=root)
     return subprocess.run([binary, 'doctor'] + args, env=env, capture_output=True, text=True,
-                          timeout=30, **kw)
+                          timeout=120, **kw)
 
 
 def check_case(binary, tmp, opts, args, status, expects):
