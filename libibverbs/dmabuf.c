@@ -18,8 +18,9 @@
 #include "p2pmr.h"
 #include "p2pmr_private.h"
 
+/* What a kernel without the feature (vfio-pci's ENOTTY) means for the user. */
 #define NO_FEATURE_HINT \
-	"this kernel cannot export VFIO BARs as dma-bufs: VFIO_DEVICE_FEATURE_DMA_BUF needs Linux 6.19 or the p2pmr kernel series"
+	"kernel lacks VFIO_DEVICE_FEATURE_DMA_BUF (it cannot export VFIO BARs as dma-bufs): install the p2pmr kernel (Linux 6.19 and later have the feature too)"
 
 /**
  * p2pmr_dmabuf_supported() - can @dev export its BARs as dma-bufs?

@@ -115,6 +115,33 @@ int p2pmr_open_node(const char *path, int *fdp)
 }
 
 /*
+ * The device's cdev, /dev/vfio/devices/vfioN, into @path: 0, EOPNOTSUPP
+ * when the kernel has no cdevs, ENODEV when sysfs names none. A device in
+ * no-IOMMU mode is named in sysfs but gets no /dev node (the cdev API does
+ * not serve such devices): the caller checks that the node exists.
+ */
+static int cdev_path(const char *addr, char *path, size_t len)
+{
+	char dirpath[PATH_MAX];
+	struct dirent *de;
+	bool found = false;
+	DIR *dir;
+
+	snprintf(dirpath, sizeof(dirpath), SYSFS_PCI "/%s/vfio-dev", addr);
+	dir = opendir(dirpath);
+	if (!dir)
+		return EOPNOTSUPP;
+	while (!found && (de = readdir(dir))) {
+		if (!strncmp(de->d_name, "vfio", 4)) {
+			snprintf(path, len, "/dev/vfio/devices/%s", de->d_name);
+			found = true;
+		}
+	}
+	closedir(dir);
+	return found ? 0 : ENODEV;
+}
+
+/*
  * Open the device cdev of dev->pci_addr (/dev/vfio/devices/vfioN, found
  * under /sys/bus/pci/devices/ADDR/vfio-dev/) into dev->device_fd and bind
  * it to @iommufd: 0 or an errno, with the message.
@@ -122,25 +149,17 @@ int p2pmr_open_node(const char *path, int *fdp)
 int p2pmr_cdev_open_bind(struct p2pmr_device *dev, int iommufd)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .flags = 0 };
-	struct dirent *de;
-	char path[PATH_MAX], node[sizeof(de->d_name)] = "";
-	DIR *dir;
+	char path[PATH_MAX];
 	int ret;
 
-	snprintf(path, sizeof(path), SYSFS_PCI "/%s/vfio-dev", dev->pci_addr);
-	dir = opendir(path);
-	if (!dir)
+	ret = cdev_path(dev->pci_addr, path, sizeof(path));
+	if (ret == EOPNOTSUPP)
 		return p2pmr_set_error(EOPNOTSUPP,
 				       "%s has no VFIO device cdev (kernel without CONFIG_VFIO_DEVICE_CDEV?); use the group API",
 				       dev->pci_addr);
-	while ((de = readdir(dir)))
-		if (!strncmp(de->d_name, "vfio", 4))
-			snprintf(node, sizeof(node), "%s", de->d_name);
-	closedir(dir);
-	if (!node[0])
-		return p2pmr_set_error(ENODEV, "no vfioN entry under %s", path);
-
-	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", node);
+	if (ret)
+		return p2pmr_set_error(ENODEV, "no vfioN entry under " SYSFS_PCI "/%s/vfio-dev",
+				       dev->pci_addr);
 	ret = p2pmr_open_node(path, &dev->device_fd);
 	if (ret)
 		return ret;
@@ -227,12 +246,13 @@ static int open_group(struct p2pmr_device *dev)
 	return 0;
 }
 
+/* The cdev API can serve @addr: its node exists, and /dev/iommu. */
 static bool have_cdev(const char *addr)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), SYSFS_PCI "/%s/vfio-dev", addr);
-	return !access(path, F_OK) && !access("/dev/iommu", F_OK);
+	return !cdev_path(addr, path, sizeof(path)) && !access(path, F_OK) &&
+	       !access("/dev/iommu", F_OK);
 }
 
 /*

@@ -6,6 +6,7 @@
  *   p2pmr bench PCI --bar N ...      RDMA to a BAR MR against host memory
  *   p2pmr write PCI --bar N ...      RDMA WRITE a text or a file into a BAR
  *   p2pmr dma-bench --nvme PCI ...   NVMe DMA into a BAR against host memory
+ *   p2pmr doctor [PCI ...]           will RDMA into a BAR work here, and the fixes
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "p2pmr.h"
 #include "bench.h"
 #include "dma_bench.h"
+#include "doctor.h"
 #include "sizes.h"
 #include "write.h"
 
@@ -37,6 +39,8 @@ static void main_usage(FILE *out)
 		"  write PCI --bar N [...]       RDMA WRITE a text or a file into a BAR\n"
 		"  dma-bench --nvme PCI --bar-pci PCI --bar N [...]\n"
 		"                                NVMe DMA into a BAR (iommufd) against host memory\n"
+		"  doctor [PCI ...] [...]        will RDMA into a BAR work on this machine?\n"
+		"                                a verdict per check, and the fixes\n"
 		"  help [COMMAND]                this text, or a command's options\n"
 		"'p2pmr COMMAND --help' shows a command's options; see p2pmr(1).\n");
 }
@@ -314,6 +318,8 @@ static int cmd_help(int argc, char **argv)
 		write_usage(stdout);
 	else if (!strcmp(cmd, "dma-bench"))
 		dma_bench_usage(stdout);
+	else if (!strcmp(cmd, "doctor"))
+		doctor_usage(stdout);
 	else {
 		fprintf(stderr, "p2pmr: no command '%s'\n", cmd);
 		main_usage(stderr);
@@ -333,6 +339,7 @@ int main(int argc, char **argv)
 		{ "bench", bench_main },
 		{ "write", write_main },
 		{ "dma-bench", dma_bench_main },
+		{ "doctor", doctor_main },
 		{ "help", cmd_help },
 		{ "--help", cmd_help },
 		{ "-h", cmd_help },

@@ -63,6 +63,69 @@ guest_list_suites() {
 	sed 's/#.*//;/^[[:space:]]*$/d' "$TOP/tests/suites/list" | grep -v '^pair-' || true
 }
 
+# Guest variants. A suite whose header has a line "# p2pmr-guest: NAME"
+# runs in a guest of that variant, never beside the test guest's suites
+# (run-guest takes the variant from its suites, run-guest-split gives each
+# variant a guest of its own); the others run in the test guest:
+#   qemu64-noiommu  the test kernel on a CPU model Linux does not allow P2P
+#                   through the host bridge for (qemu64: AMD family 15,
+#                   before Zen) with the IOMMU off (intel_iommu=off) and
+#                   VFIO in no-IOMMU mode
+#   stock-kernel    Debian's own 6.12 kernel without p2pmr's patches, with
+#                   the initramfs of tests/harness/stock-kernel
+# Nothing else changes: the devices, the root, the results share.
+GUEST_VARIANTS="qemu64-noiommu stock-kernel"
+
+# guest_suite_variant SUITE: the variant SUITE asks for ("" for none).
+guest_suite_variant() {
+	sed -n 's/^# p2pmr-guest: *\([a-z0-9-]*\).*/\1/p' "$TOP/tests/suites/$1" | head -n 1
+}
+
+# guest_pick_variant NAME: the variant of "suites" into "variant"; fails
+# (exit 2) when they ask for different ones.
+guest_pick_variant() {
+	local s v first=1
+	variant=
+	for s in "${suites[@]}"; do
+		[ -f "$TOP/tests/suites/$s" ] || continue
+		v=$(guest_suite_variant "$s")
+		if [ $first = 1 ]; then
+			variant=$v
+			first=0
+		elif [ "$v" != "$variant" ]; then
+			echo "$1: suites of different guest variants ('$variant', '$v' of $s) cannot share a guest" >&2
+			exit 2
+		fi
+	done
+}
+
+# guest_variant_setup NAME: what "variant" changes: guest_cpu,
+# guest_kernel_args (appended to the command line), kernel, initrd.
+guest_variant_setup() {
+	local files
+	guest_cpu=EPYC
+	guest_kernel_args=
+	initrd=
+	case $variant in
+	"") ;;
+	qemu64-noiommu)
+		guest_cpu=qemu64
+		guest_kernel_args="intel_iommu=off vfio.enable_unsafe_noiommu_mode=1"
+		;;
+	stock-kernel)
+		mapfile -t files < <("$HARNESS/stock-kernel")
+		[ ${#files[@]} = 2 ] || { echo "$1: tests/harness/stock-kernel failed" >&2; exit 1; }
+		kernel=${files[0]}
+		initrd=${files[1]}
+		# Debian's kernel has the SRSO mitigation, which warns ("WARNING:
+		# See .../srso.html") that the emulated EPYC lacks the microcode:
+		# noise about TCG's CPU that would count as a kernel report.
+		guest_kernel_args="spec_rstack_overflow=off"
+		;;
+	*) echo "$1: no guest variant '$variant' (known: $GUEST_VARIANTS)" >&2; exit 2 ;;
+	esac
+}
+
 # guest_check NAME: the suites and the kernel exist.
 guest_check() {
 	local s
@@ -125,7 +188,10 @@ guest_prepare() {
 	export P2PMR_IVSHMEM_FILE=/mnt/out/ivshmem.bar
 	export P2PMR_IVSHMEM_SIZE=$GUEST_BAR_SIZE
 	export P2PMR_BIG_IVSHMEM_SIZE=$GUEST_BIG_BAR_SIZE
+	export P2PMR_GUEST_VARIANT='${variant:-}'
 	EOF
+	# For console2tap.py: what this kernel can report (no KUnit in Debian's).
+	echo "${variant:-}" > "$out/variant"
 	for var in "${pass_env[@]}"; do
 		guest_env "$out" "$var" "${!var}"
 	done
@@ -174,6 +240,8 @@ guest_qemu() {
 	# More parameters for experiments, e.g. kunit.enable=0 to boot past
 	# a KUnit case that crashes a kernel under investigation.
 	append+=${P2PMR_KERNEL_ARGS:+ $P2PMR_KERNEL_ARGS}
+	# The variant's, last: a later intel_iommu= wins over the one above.
+	append+=${guest_kernel_args:+ $guest_kernel_args}
 
 	# One host thread for both vCPUs: QEMU 7.2's multi-threaded TCG
 	# segfaulted (same instruction each time, about one run in four) while
@@ -183,12 +251,12 @@ guest_qemu() {
 	tcg_thread=${P2PMR_TCG_THREAD:-single}
 
 	qemu=(qemu-system-x86_64
-		-accel "tcg,thread=$tcg_thread" -cpu EPYC -machine q35 -smp 2 -m 2G
+		-accel "tcg,thread=$tcg_thread" -cpu "${guest_cpu:-EPYC}" -machine q35 -smp 2 -m 2G
 		-nodefaults -no-reboot -display none -monitor none
 		-pidfile "$out/qemu.pid"
 		-chardev "stdio,id=con,signal=off,logfile=$out/console.log" -serial chardev:con
 		-device intel-iommu,intremap=on,caching-mode=on
-		-kernel "$kernel" -append "$append"
+		-kernel "$kernel" ${initrd:+-initrd "$initrd"} -append "$append"
 		-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
 		-device virtio-9p-pci,fsdev=root,mount_tag=hostroot
 		-fsdev "local,id=out,path=$out,security_model=none"
