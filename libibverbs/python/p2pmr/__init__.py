@@ -9,8 +9,11 @@
         buf = dev.export_dmabuf(2, [(0, 1 << 20)])
         ctx = Context(name='rxe0')
         pd = PD(ctx)
-        with p2pmr.DmaBufMR(pd, buf, 0, 1 << 20, ctx=ctx) as mr:
+        with p2pmr.DmaBufMR(pd, buf, 0, 1 << 20) as mr:
             ...  # post work requests with mr.lkey / mr.rkey and mr.iova
+
+Access flags, QP types and the rest are pyverbs' (pyverbs.enums); this
+module defines none of its own.
 
 Failures raise OSError(errno, message); the message names the cause and,
 where there is one, the fix (p2pmr_last_error()).
@@ -22,31 +25,13 @@ _config.py, through the loader's search path.
 """
 import ctypes
 import errno
-import fcntl
+import gc
 import os
-import struct
+import weakref
 
-__all__ = ['Device', 'DmaBuf', 'DmaBufMR', 'BarInfo', 'BarMapping', 'last_error',
-           'ACCESS_LOCAL_WRITE', 'ACCESS_REMOTE_WRITE', 'ACCESS_REMOTE_READ',
-           'ACCESS_REMOTE_ATOMIC', 'ACCESS_RELAXED_ORDERING']
-
-# enum ibv_access_flags (infiniband/verbs.h)
-ACCESS_LOCAL_WRITE = 1
-ACCESS_REMOTE_WRITE = 2
-ACCESS_REMOTE_READ = 4
-ACCESS_REMOTE_ATOMIC = 8
-ACCESS_RELAXED_ORDERING = 1 << 20
+__all__ = ['Device', 'DmaBuf', 'DmaBufMR', 'BarInfo', 'BarMapping', 'last_error']
 
 _APIS = {'auto': 0, 'cdev': 1, 'group': 2}
-
-# linux/vfio.h: VFIO_DEVICE_GET_REGION_INFO is _IO(';', 100 + 8); struct
-# vfio_region_info is argsz, flags, index, cap_offset (u32), size, offset (u64).
-_VFIO_DEVICE_GET_REGION_INFO = 0x3b6c
-_VFIO_REGION_INFO = struct.Struct('=IIIIQQ')
-_VFIO_PCI_CONFIG_REGION_INDEX = 7
-# linux/pci_regs.h
-PCI_COMMAND = 0x04
-PCI_COMMAND_MEMORY = 0x2
 
 
 class _BarInfo(ctypes.Structure):
@@ -60,9 +45,11 @@ class _Range(ctypes.Structure):
     _fields_ = [('offset', ctypes.c_uint64), ('length', ctypes.c_uint64)]
 
 
-class _MrKeys(ctypes.Structure):
-    _fields_ = [('handle', ctypes.c_uint32), ('lkey', ctypes.c_uint32),
-                ('rkey', ctypes.c_uint32)]
+class _Mr(ctypes.Structure):
+    """struct p2pmr_mr"""
+    _fields_ = [('pd', ctypes.c_void_p), ('iova', ctypes.c_uint64),
+                ('length', ctypes.c_uint64), ('lkey', ctypes.c_uint32),
+                ('rkey', ctypes.c_uint32), ('handle', ctypes.c_uint32)]
 
 
 def _library_path():
@@ -90,10 +77,10 @@ def _declare(lib):
         'p2pmr_dmabuf_export': (c.c_int, [c.c_void_p, c.c_uint, c.POINTER(_Range), c.c_uint,
                                           c.POINTER(c.c_int)]),
         'p2pmr_dmabuf_size': (c.c_int, [c.c_int, c.POINTER(c.c_uint64)]),
-        'p2pmr_uverbs_reg_dmabuf_mr': (c.c_int, [c.c_int, c.c_uint32, c.c_uint64, c.c_uint64,
-                                                 c.c_uint64, c.c_int, c.c_int,
-                                                 c.POINTER(_MrKeys)]),
-        'p2pmr_uverbs_dereg_mr': (c.c_int, [c.c_int, c.c_uint32]),
+        'p2pmr_reg_dmabuf_mr': (c.POINTER(_Mr), [c.c_void_p, c.c_uint64, c.c_size_t,
+                                                 c.c_uint64, c.c_int, c.c_int]),
+        'p2pmr_dereg_mr': (c.c_int, [c.POINTER(_Mr)]),
+        'p2pmr_mr_is_fallback': (c.c_bool, [c.POINTER(_Mr)]),
     }
     for name, (restype, argtypes) in protos.items():
         fn = getattr(lib, name)
@@ -227,45 +214,6 @@ class Device(_Closing):
                                         ctypes.byref(fd)))
         return DmaBuf(fd.value, sum(n for _, n in ranges))
 
-    def _config_region(self):
-        """(offset, size) of the PCI config space region in the device fd."""
-        query = _VFIO_REGION_INFO.pack(_VFIO_REGION_INFO.size, 0,
-                                       _VFIO_PCI_CONFIG_REGION_INDEX, 0, 0, 0)
-        reply = fcntl.ioctl(self.fd, _VFIO_DEVICE_GET_REGION_INFO, query)
-        _, _, _, _, size, offset = _VFIO_REGION_INFO.unpack(reply)
-        return offset, size
-
-    def config_read(self, pos, length):
-        """length bytes of PCI config space at pos, through VFIO."""
-        offset, _ = self._config_region()
-        data = os.pread(self.fd, length, offset + pos)
-        if len(data) != length:
-            raise OSError(errno.EIO, 'config space read of %d bytes at %#x gave %d'
-                          % (length, pos, len(data)))
-        return data
-
-    def config_write(self, pos, data):
-        """Write bytes to PCI config space at pos, through VFIO (which
-        virtualises some registers: see the vfio-pci documentation)."""
-        offset, _ = self._config_region()
-        done = os.pwrite(self.fd, data, offset + pos)
-        if done != len(data):
-            raise OSError(errno.EIO, 'config space write of %d bytes at %#x wrote %d'
-                          % (len(data), pos, done))
-
-    def set_memory_decode(self, on):
-        """Set or clear the memory space enable bit of PCI_COMMAND. Clearing
-        it revokes the device's dma-bufs (MRs over them fail their accesses);
-        setting it again restores them."""
-        cmd = int.from_bytes(self.config_read(PCI_COMMAND, 2), 'little')
-        cmd = cmd | PCI_COMMAND_MEMORY if on else cmd & ~PCI_COMMAND_MEMORY
-        self.config_write(PCI_COMMAND, cmd.to_bytes(2, 'little'))
-
-    def memory_decode(self):
-        """True when the memory space enable bit of PCI_COMMAND is set."""
-        cmd = int.from_bytes(self.config_read(PCI_COMMAND, 2), 'little')
-        return bool(cmd & PCI_COMMAND_MEMORY)
-
     def mmap_bar(self, bar):
         addr = ctypes.c_void_p()
         length = ctypes.c_size_t()
@@ -282,90 +230,100 @@ def _fd_of(dmabuf):
     return dmabuf.fileno() if hasattr(dmabuf, 'fileno') else int(dmabuf)
 
 
+# pyverbs 44 (Debian 12) keeps the struct ibv_pd * of a PD and the set of
+# MRs that PD.close() closes first in C fields of its Cython PD object, and
+# gives Python neither: PD.pd casts the pointer to a Python object (fixed
+# upstream by rdma-core commit 47c3855f3, "pyverbs: Change PD object return
+# type", in rdma-core 59), PD.add_ref() is a C method. The object is laid
+# out from pyverbs/base.pxd and pyverbs/pd.pxd of rdma-core 44: PyObject
+# header, __weakref__, logger, the vtable pointer (16..39), then pd (40),
+# ctx (48), the weak sets srqs (56), mrs (64), mws, ahs, qps,
+# parent_domains, wqs, mkeys, deks, and _is_imported: 136 bytes. The
+# layout is checked before a pointer is trusted: the size of the type, and
+# the word at 64 must be the address of one of the weak sets the PD
+# reports to the garbage collector.
+_PYVERBS44_PD_SIZE = 136
+_PYVERBS44_PD_PD = 40
+_PYVERBS44_PD_MRS = 64
+
+
+class _IbvPd(ctypes.Structure):
+    """The head of struct ibv_pd (infiniband/verbs.h): context, handle."""
+    _fields_ = [('context', ctypes.c_void_p), ('handle', ctypes.c_uint32)]
+
+
+def _pyverbs_pd(pd):
+    """(address of pd's struct ibv_pd, pd's weak set of MRs) of a pyverbs PD."""
+    from pyverbs.pd import PD
+    if not isinstance(pd, PD):
+        raise TypeError('pd must be a pyverbs.pd.PD, got %s' % type(pd).__name__)
+    if PD.__basicsize__ != _PYVERBS44_PD_SIZE:
+        raise OSError(errno.EOPNOTSUPP,
+                      'this pyverbs (PD object of %d bytes) is not the one p2pmr knows '
+                      '(rdma-core 44: %d bytes): its PD does not give the ibv_pd and its MR set'
+                      % (PD.__basicsize__, _PYVERBS44_PD_SIZE))
+    word = ctypes.c_void_p.from_address(id(pd) + _PYVERBS44_PD_MRS).value
+    mrs = [obj for obj in gc.get_referents(pd)
+           if isinstance(obj, weakref.WeakSet) and id(obj) == word]
+    if not mrs:
+        raise OSError(errno.EOPNOTSUPP, 'the pyverbs PD is not laid out as in rdma-core 44: '
+                      'no MR set at offset %d' % _PYVERBS44_PD_MRS)
+    addr = ctypes.c_void_p.from_address(id(pd) + _PYVERBS44_PD_PD).value
+    if not addr:
+        raise OSError(errno.EBADF, 'the PD is closed')
+    if _IbvPd.from_address(addr).handle != pd.handle:
+        raise OSError(errno.EOPNOTSUPP, 'the pyverbs PD is not laid out as in rdma-core 44: '
+                      'its ibv_pd has handle %d, PD.handle is %d'
+                      % (_IbvPd.from_address(addr).handle, pd.handle))
+    return addr, mrs[0]
+
+
 class DmaBufMR(_Closing):
-    """A dma-buf registered as an MR of a pyverbs PD.
+    """A dma-buf registered as an MR of a pyverbs PD: p2pmr_reg_dmabuf_mr().
 
-    pd: a pyverbs PD (anything with .handle, the kernel's PD handle).
-    dmabuf: a DmaBuf or a dma-buf fd. length defaults to the rest of the
-    dma-buf after offset, iova to offset. ctx: the pyverbs Context of the PD
-    (anything with .cmd_fd); Debian's pyverbs PD does not expose its
-    context, so pass it unless pd has .ctx.
+    pd: a pyverbs.pd.PD. dmabuf: a DmaBuf or a dma-buf fd. length defaults
+    to the rest of the dma-buf after offset, iova to offset, access to
+    local write, remote write and remote read (pyverbs.enums flags).
 
-    Like p2pmr_reg_dmabuf_mr(): the provider first (pyverbs' own DmaBufMR,
-    ibv_reg_dmabuf_mr(); only when iova == offset, which is all it can do),
-    and when the provider lacks the op (EOPNOTSUPP, rxe), the kernel
-    directly through the raw uverbs layer on ctx.cmd_fd with pd.handle.
-    P2PMR_FORCE_UVERBS=1 skips the provider. (pyverbs 44's PD.pd property
-    does not give the ibv_pd address, so the C entry point cannot be used.)
+    libp2pmr chooses the way (p2pmr_reg_dmabuf_mr(3)): the provider's
+    ibv_reg_dmabuf_mr(), else the kernel's method on the PD's context;
+    is_fallback says which did it.
 
-    Close the MR before its PD and Context (or use it in a with block).
-    Attributes, as struct p2pmr_mr in C: lkey, rkey, handle, length, iova,
-    offset, is_fallback; provider_mr is pyverbs' MR when the provider
-    registered it (None on the fallback), like p2pmr_mr_ibv_mr(): it
-    belongs to this object, which closes it.
+    As pyverbs' own DmaBufMR: the MR keeps its PD alive, and the PD knows
+    the MR: PD.close() (and Context.close(), which closes its PDs) closes
+    the MR first. close() is idempotent. Attributes, as struct p2pmr_mr:
+    lkey, rkey, handle, length, iova; offset; is_fallback.
     """
 
-    def __init__(self, pd, dmabuf, offset=0, length=None, iova=None,
-                 access=ACCESS_LOCAL_WRITE | ACCESS_REMOTE_WRITE | ACCESS_REMOTE_READ,
-                 ctx=None):
-        self._provider_mr = None
-        self._cmd_fd = None
-        self._pd = pd          # keeps the PD (and through it the context) alive
-        self._ctx = ctx if ctx is not None else getattr(pd, 'ctx', None)
+    def __init__(self, pd, dmabuf, offset=0, length=None, iova=None, access=None):
+        self._mr = None
+        if access is None:
+            from pyverbs import enums
+            access = (enums.IBV_ACCESS_LOCAL_WRITE | enums.IBV_ACCESS_REMOTE_WRITE |
+                      enums.IBV_ACCESS_REMOTE_READ)
+        pd_addr, pd_mrs = _pyverbs_pd(pd)
         fd = _fd_of(dmabuf)
         if length is None:
             size = ctypes.c_uint64()
             _check(_lib.p2pmr_dmabuf_size(fd, ctypes.byref(size)))
             length = size.value - offset
+        mr = _lib.p2pmr_reg_dmabuf_mr(pd_addr, offset, length,
+                                      offset if iova is None else iova, fd, access)
+        if not mr:
+            raise OSError(ctypes.get_errno(), last_error())
+        self._mr = mr
+        self.pd = pd
         self.offset = offset
-        self.length = length
-        self.iova = offset if iova is None else iova
-        self.is_fallback = not self._reg_provider(pd, fd, access)
-        if self.is_fallback:
-            self._reg_uverbs(pd, fd, access)
-
-    def _reg_provider(self, pd, fd, access):
-        """True when the provider registered the MR; False: fall back."""
-        force = os.environ.get('P2PMR_FORCE_UVERBS', '')
-        if (force and force != '0') or self.iova != self.offset:
-            return False
-        try:
-            from pyverbs.mr import DmaBufMR as ProviderDmaBufMR
-            from pyverbs.pyverbs_error import PyverbsRDMAError
-        except ImportError:
-            return False
-        try:
-            mr = ProviderDmaBufMR(pd, self.length, access, dmabuf=fd, offset=self.offset)
-        except PyverbsRDMAError as err:
-            if err.error_code == errno.EOPNOTSUPP:
-                return False
-            raise OSError(err.error_code, 'the provider refused the dma-buf MR: %s' % err) from err
-        self._provider_mr = mr
-        self.handle, self.lkey, self.rkey = mr.handle, mr.lkey, mr.rkey
-        return True
-
-    def _reg_uverbs(self, pd, fd, access):
-        if self._ctx is None:
-            raise OSError(errno.EOPNOTSUPP,
-                          'the provider has no dma-buf MRs and the kernel fallback needs the '
-                          'PD\'s context: pass ctx=<pyverbs Context> to DmaBufMR')
-        keys = _MrKeys()
-        _check(_lib.p2pmr_uverbs_reg_dmabuf_mr(self._ctx.cmd_fd, pd.handle, self.offset,
-                                               self.length, self.iova, fd, access,
-                                               ctypes.byref(keys)))
-        self._cmd_fd = self._ctx.cmd_fd
-        self.handle, self.lkey, self.rkey = keys.handle, keys.lkey, keys.rkey
-
-    @property
-    def provider_mr(self):
-        return self._provider_mr
+        self.length = mr.contents.length
+        self.iova = mr.contents.iova
+        self.lkey = mr.contents.lkey
+        self.rkey = mr.contents.rkey
+        self.handle = mr.contents.handle
+        self.is_fallback = _lib.p2pmr_mr_is_fallback(mr)
+        pd_mrs.add(self)
 
     def close(self):
-        if self._provider_mr is not None:
-            self._provider_mr.close()
-            self._provider_mr = None
-        elif self._cmd_fd is not None:
-            _check(_lib.p2pmr_uverbs_dereg_mr(self._cmd_fd, self.handle))
-            self._cmd_fd = None
-        self._pd = None
-        self._ctx = None
+        if self._mr:
+            _check(_lib.p2pmr_dereg_mr(self._mr))
+        self._mr = None
+        self.pd = None

@@ -270,7 +270,7 @@ class P2pmrTestCase(unittest.TestCase):
     def reg(self, dmabuf, offset, length, access=ACCESS_ALL, iova=None):
         """A p2pmr.DmaBufMR of the PD, closed after the case."""
         return self.track(p2pmr.DmaBufMR(self.pd, dmabuf, offset, length, iova=iova,
-                                         access=access, ctx=self.ctx))
+                                         access=access))
 
     def udmabuf(self, length):
         if not os.path.exists('/dev/udmabuf'):

@@ -46,7 +46,7 @@ class DmaBufMRTest(P2pmrTestCase):
     def register(self, offset=0, length=REG_LENGTH, access=ACCESS_ALL, iova=None):
         """An MR not tracked: the case closes it."""
         return p2pmr.DmaBufMR(self.pd, self.dmabuf, offset, length, iova=iova,
-                              access=access, ctx=self.ctx)
+                              access=access)
 
     def test_dmabuf_reg_mr(self):
         """Every legal access flag set registers, at offset 0 and in the middle"""
@@ -112,14 +112,12 @@ class DmaBufMRTest(P2pmrTestCase):
         """A closed fd is refused with EBADF, a memfd (not a dma-buf) with EINVAL"""
         fd = os.open('/dev/null', os.O_RDONLY)
         os.close(fd)
-        err = self.assert_errno(errno.EBADF, p2pmr.DmaBufMR, self.pd, fd, 0, PAGE,
-                                ctx=self.ctx)
+        err = self.assert_errno(errno.EBADF, p2pmr.DmaBufMR, self.pd, fd, 0, PAGE)
         print('closed fd: %s' % err)
         memfd = os.memfd_create('p2pmr-not-a-dmabuf')
         try:
             os.ftruncate(memfd, PAGE)
-            err = self.assert_errno(errno.EINVAL, p2pmr.DmaBufMR, self.pd, memfd, 0, PAGE,
-                                    ctx=self.ctx)
+            err = self.assert_errno(errno.EINVAL, p2pmr.DmaBufMR, self.pd, memfd, 0, PAGE)
             print('memfd: %s' % err)
         finally:
             os.close(memfd)

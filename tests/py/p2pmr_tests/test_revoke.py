@@ -13,6 +13,7 @@ import p2pmr
 import pyverbs.enums as e
 
 from .base import KIB, MIB, P2pmrTestCase, wc_status_str
+from .vfio_config import memory_decode, set_memory_decode
 
 LENGTH = 64 * KIB
 
@@ -24,8 +25,8 @@ class RevokeTest(P2pmrTestCase):
 
     def setUp(self):
         super().setUp()
-        self.assertTrue(self.vfio.memory_decode(), 'memory decode is off before the case')
-        self.addCleanup(self.vfio.set_memory_decode, True)
+        self.assertTrue(memory_decode(self.vfio), 'memory decode is off before the case')
+        self.addCleanup(set_memory_decode, self.vfio, True)
 
     def traffic(self, rc, mr, host_w, host_r, stop, statuses):
         """RDMA WRITE host_w -> MR and READ MR -> host_r, one at a time,
@@ -64,7 +65,7 @@ class RevokeTest(P2pmrTestCase):
             self.assertGreaterEqual(len(statuses), 4, 'traffic did not get going: %r' % statuses)
             self.assertTrue(all(s == e.IBV_WC_SUCCESS for s in statuses[:4]),
                             'traffic before the revoke: %r' % statuses)
-            self.vfio.set_memory_decode(False)
+            set_memory_decode(self.vfio, False)
             thread.join(60)
             self.assertFalse(thread.is_alive(), 'traffic went on 60 s after the revoke')
         finally:
@@ -109,7 +110,7 @@ class RevokeTest(P2pmrTestCase):
             self.assertNotEqual(sent, e.IBV_WC_SUCCESS, 'SEND into a revoked receive buffer')
             self.assertNotEqual(received, e.IBV_WC_SUCCESS, 'receive into the revoked MR')
 
-        self.vfio.set_memory_decode(True)
+        set_memory_decode(self.vfio, True)
         self.assert_bytes(self.bar_read(self.BAR_OFFSET, LENGTH), pattern,
                           'the BAR (%s) after the revoke: the last pattern written before it'
                           % self.where())
@@ -134,13 +135,12 @@ class RevokeTest(P2pmrTestCase):
     def test_reg_while_revoked(self):
         """Registration while decode is off fails with ENODEV, and works once it is back"""
         old = self.export([(self.BAR_OFFSET + LENGTH, LENGTH)])
-        self.vfio.set_memory_decode(False)
+        set_memory_decode(self.vfio, False)
         new = self.export([(self.BAR_OFFSET + 2 * LENGTH, LENGTH)])
         for what, buf in (('exported before the revoke', old), ('exported while revoked', new)):
-            err = self.assert_errno(errno.ENODEV, p2pmr.DmaBufMR, self.pd, buf, 0, LENGTH,
-                                    ctx=self.ctx)
+            err = self.assert_errno(errno.ENODEV, p2pmr.DmaBufMR, self.pd, buf, 0, LENGTH)
             print('%s: %s' % (what, err))
-        self.vfio.set_memory_decode(True)
+        set_memory_decode(self.vfio, True)
         host = self.host_buffer(LENGTH)
         pattern = os.urandom(LENGTH)
         host.write(pattern)
