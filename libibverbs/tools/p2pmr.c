@@ -5,6 +5,7 @@
  *   p2pmr export PCI --bar N ...     export a BAR range as a dma-buf and hold it
  *   p2pmr bench PCI --bar N ...      RDMA to a BAR MR against host memory
  *   p2pmr write PCI --bar N ...      RDMA WRITE a text or a file into a BAR
+ *   p2pmr hw-check PCI --bar N ...   the checks for real hardware, a verdict each
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 
 #include "p2pmr.h"
 #include "bench.h"
+#include "hw_check.h"
 #include "sizes.h"
 #include "write.h"
 
@@ -33,6 +35,7 @@ static void main_usage(FILE *out)
 		"  bench [PCI] --bar N [...]     RDMA bandwidth, latency and registration time,\n"
 		"                                BAR dma-buf MR against host memory\n"
 		"  write PCI --bar N [...]       RDMA WRITE a text or a file into a BAR\n"
+		"  hw-check PCI --bar N [...]    the checks for real hardware, a verdict each\n"
 		"  help [COMMAND]                this text, or a command's options\n"
 		"'p2pmr COMMAND --help' shows a command's options; see p2pmr(1).\n");
 }
@@ -308,6 +311,8 @@ static int cmd_help(int argc, char **argv)
 		bench_usage(stdout);
 	else if (!strcmp(cmd, "write"))
 		write_usage(stdout);
+	else if (!strcmp(cmd, "hw-check"))
+		hw_check_usage(stdout);
 	else {
 		fprintf(stderr, "p2pmr: no command '%s'\n", cmd);
 		main_usage(stderr);
@@ -326,6 +331,7 @@ int main(int argc, char **argv)
 		{ "export", cmd_export },
 		{ "bench", bench_main },
 		{ "write", write_main },
+		{ "hw-check", hw_check_main },
 		{ "help", cmd_help },
 		{ "--help", cmd_help },
 		{ "-h", cmd_help },
