@@ -771,9 +771,13 @@ static bool wait_for(struct traffic *t, bool (*cond)(struct traffic *t), long lo
 	return cond(t);
 }
 
+/* Traffic runs: a few WRITEs went through before anything is revoked. */
+#define OK_BEFORE	3
+#define OK_WAIT_MS	60000
+
 static bool some_ok(struct traffic *t)
 {
-	return t->ok >= 5;
+	return t->ok >= OK_BEFORE;
 }
 
 static bool some_after(struct traffic *t)
@@ -805,7 +809,8 @@ static int traffic_start(struct hwc *h, const char *name, unsigned int slot, str
 		verdict(h, name, FAIL, "pthread_create failed");
 		return -1;
 	}
-	wait_for(t, some_ok, h->o.seconds * 1000LL);
+	/* Long, for loaded emulators: a stall is what the checks then report. */
+	wait_for(t, some_ok, OK_WAIT_MS);
 	return 0;
 }
 
@@ -925,9 +930,9 @@ static enum verdict check_revoke_decode(struct hwc *h)
 	v = traffic_verdict(h, "revoke-decode", &t);
 	if (v == FAIL)
 		goto out;
-	if (t.ok < 5 || t.revoked_at < 5) {
-		v = verdict(h, "revoke-decode", FAIL, "only %u WRITEs succeeded before the revoke in %u s",
-			t.ok, h->o.seconds);
+	if (t.ok < OK_BEFORE) {
+		v = verdict(h, "revoke-decode", FAIL, "only %u WRITEs succeeded before the revoke, in %d s",
+			t.ok, OK_WAIT_MS / 1000);
 		goto out;
 	}
 	if (t.after_ok) {
@@ -993,8 +998,9 @@ static enum verdict check_revoke_reset(struct hwc *h)
 	v = traffic_verdict(h, "revoke-reset", &t);
 	if (v == FAIL)
 		goto out;
-	if (t.ok < 5) {
-		v = verdict(h, "revoke-reset", FAIL, "only %u WRITEs succeeded in %u s", t.ok, h->o.seconds);
+	if (t.ok < OK_BEFORE) {
+		v = verdict(h, "revoke-reset", FAIL, "only %u WRITEs succeeded before the resets, in %d s",
+			    t.ok, OK_WAIT_MS / 1000);
 		goto out;
 	}
 	/* A pinned import stays fenced from the first reset on. */
