@@ -7,6 +7,7 @@
  *   p2pmr write PCI --bar N ...      RDMA WRITE a text or a file into a BAR
  *   p2pmr dma-bench --nvme PCI ...   NVMe DMA into a BAR against host memory
  *   p2pmr doctor [PCI ...]           will RDMA into a BAR work here, and the fixes
+ *   p2pmr hw-check PCI --bar N ...   the checks for real hardware, a verdict each
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include "bench.h"
 #include "dma_bench.h"
 #include "doctor.h"
+#include "hw_check.h"
 #include "sizes.h"
 #include "write.h"
 
@@ -41,6 +43,7 @@ static void main_usage(FILE *out)
 		"                                NVMe DMA into a BAR (iommufd) against host memory\n"
 		"  doctor [PCI ...] [...]        will RDMA into a BAR work on this machine?\n"
 		"                                a verdict per check, and the fixes\n"
+		"  hw-check PCI --bar N [...]    the checks for real hardware, a verdict each\n"
 		"  help [COMMAND]                this text, or a command's options\n"
 		"'p2pmr COMMAND --help' shows a command's options; see p2pmr(1).\n");
 }
@@ -320,6 +323,8 @@ static int cmd_help(int argc, char **argv)
 		dma_bench_usage(stdout);
 	else if (!strcmp(cmd, "doctor"))
 		doctor_usage(stdout);
+	else if (!strcmp(cmd, "hw-check"))
+		hw_check_usage(stdout);
 	else {
 		fprintf(stderr, "p2pmr: no command '%s'\n", cmd);
 		main_usage(stderr);
@@ -340,6 +345,7 @@ int main(int argc, char **argv)
 		{ "write", write_main },
 		{ "dma-bench", dma_bench_main },
 		{ "doctor", doctor_main },
+		{ "hw-check", hw_check_main },
 		{ "help", cmd_help },
 		{ "--help", cmd_help },
 		{ "-h", cmd_help },

@@ -140,6 +140,24 @@ fail:
 	return ret;
 }
 
+int loop_reconnect(struct rdma_loop *loop)
+{
+	struct ibv_qp_attr reset = { .qp_state = IBV_QPS_RESET };
+	struct ibv_wc wc[16];
+	int side, ret;
+
+	for (side = 0; side < LOOP_SIDES; side++) {
+		ret = ibv_modify_qp(loop->qp[side], &reset, IBV_QP_STATE);
+		if (ret)
+			return p2pmr_set_error(ret, "cannot reset QP %u", loop->qp[side]->qp_num);
+		while (ibv_poll_cq(loop->cq[side], 16, wc) > 0)
+			;	/* flushed work requests */
+	}
+	ret = qp_connect(loop, loop->qp[LOOP_REQUESTER], loop->qp[LOOP_RESPONDER]->qp_num);
+	return ret ? ret : qp_connect(loop, loop->qp[LOOP_RESPONDER],
+				      loop->qp[LOOP_REQUESTER]->qp_num);
+}
+
 /* The PD stays while other MRs may hold it: the caller frees those first. */
 void loop_close(struct rdma_loop *loop)
 {

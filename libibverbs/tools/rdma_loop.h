@@ -40,6 +40,11 @@ struct loop_counts {
  */
 int loop_open(struct rdma_loop *loop, const struct rdma_opts *rdma, unsigned int depth);
 void loop_close(struct rdma_loop *loop);
+/*
+ * Both QPs back through RESET to RTS, connected again, their CQs drained:
+ * after a failed work request left them in the error state.
+ */
+int loop_reconnect(struct rdma_loop *loop);
 
 int loop_post_send(struct rdma_loop *loop, enum ibv_wr_opcode opcode,
 		   const struct ibv_sge *local, uint64_t remote_addr, uint32_t rkey);

@@ -124,3 +124,12 @@ const char *format_size(uint64_t v, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 "%c", v, units[i]);
 	return buf;
 }
+
+int size_opt(const char *cmd, const char *name, const char *arg, uint64_t min, uint64_t max,
+	     uint64_t *v)
+{
+	if (!parse_size(arg, v) && *v >= min && *v <= max)
+		return 0;
+	fprintf(stderr, "%s: bad %s '%s' (see %s --help)\n", cmd, name, arg, cmd);
+	return 2;
+}

@@ -25,6 +25,13 @@ int parse_size(const char *text, uint64_t *sizep);
  */
 int parse_size_list(const char *text, struct size_list *list);
 uint64_t size_list_max(const struct size_list *list);
+/*
+ * The number option @name of command @cmd ("p2pmr write"): parse_size()
+ * syntax, from @min to @max. 0, or 2 (the exit status of a usage error)
+ * after saying on stderr what was wrong.
+ */
+int size_opt(const char *cmd, const char *name, const char *arg, uint64_t min, uint64_t max,
+	     uint64_t *v);
 /* "64", "4K", "1536K", "16M": the largest unit that divides v. */
 const char *format_size(uint64_t v, char *buf, size_t len);
 

@@ -87,16 +87,6 @@ static const struct option write_long_opts[] = {
 	{ 0 }
 };
 
-/* A number option: parse_size() syntax, from min to max. */
-static int number_opt(const char *name, const char *arg, uint64_t min, uint64_t max,
-		      uint64_t *v)
-{
-	if (!parse_size(arg, v) && *v >= min && *v <= max)
-		return 0;
-	fprintf(stderr, "p2pmr write: bad %s '%s' (see p2pmr write --help)\n", name, arg);
-	return 2;
-}
-
 /* 0, 1 (--help shown), or the exit status 2 for a usage error. */
 static int write_parse_one(struct write_opts *o, int c, const char *arg)
 {
@@ -108,11 +98,11 @@ static int write_parse_one(struct write_opts *o, int c, const char *arg)
 		return ret ? 2 : 0;
 	switch (c) {
 	case 'b':
-		ret = number_opt("BAR", arg, 0, P2PMR_MAX_BARS - 1, &v);
+		ret = size_opt("p2pmr write", "BAR", arg, 0, P2PMR_MAX_BARS - 1, &v);
 		o->bar = v;
 		return ret;
 	case 'o':
-		return number_opt("offset", arg, 0, UINT64_MAX, &o->offset);
+		return size_opt("p2pmr write", "offset", arg, 0, UINT64_MAX, &o->offset);
 	case 't':
 		o->text = arg;
 		return 0;

@@ -64,6 +64,7 @@ RULES = (
     ('*.md', [], 'documentation'),
     ('providers/', [], 'the rdma-core series, not run by the test command'),
     ('perftest-patches/', [], 'the perftest series, not run by the test command'),
+    ('scripts/hw-check', ['hw-check'], 'the command for real hardware, run by its suite'),
     ('scripts/', [], 'not run by the test command'),
 )
 
