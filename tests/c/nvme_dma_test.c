@@ -573,7 +573,7 @@ static int case_err_attach(struct env *e)
 static int map_file_result(int ret, const char *what)
 {
 	if (ret == ENOTTY) {
-		printf("skip: kernel lacks IOMMU_IOAS_MAP_FILE (lead's kernel patch pending): %s\n",
+		printf("skip: the kernel lacks IOMMU_IOAS_MAP_FILE (the p2pmr series does not have it yet: issue 12): %s\n",
 		       p2pmr_last_error());
 		return EXIT_NO_MAP_FILE;
 	}
@@ -956,7 +956,7 @@ static int run_all(struct env *e)
 		fflush(stdout);
 		bar_teardown(e);
 		if (ret == EXIT_NO_MAP_FILE)
-			fprintf(tap, "ok %zu - %s # SKIP kernel lacks IOMMU_IOAS_MAP_FILE (lead's kernel patch pending)\n",
+			fprintf(tap, "ok %zu - %s # SKIP the kernel lacks IOMMU_IOAS_MAP_FILE (the p2pmr series does not have it yet: issue 12)\n",
 				i + 1, cases[i].desc);
 		else
 			fprintf(tap, "%sok %zu - %s\n", ret ? "not " : "", i + 1, cases[i].desc);
