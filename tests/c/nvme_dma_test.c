@@ -667,8 +667,11 @@ static int bar_write(struct env *e, uint64_t len, uint64_t seed)
 		return ret;
 	want = malloc(len);
 	got = malloc(len);
-	if (!want || !got)
+	if (!want || !got) {
+		free(want);
+		free(got);
 		return fail("out of memory");
+	}
 	pattern_fill((uint64_t *)want, len, seed);
 	memcpy(e->bar_map + BAR_OFFSET, want, len);
 	ret = nvme_ok(e, true, off, e->bar_iova, len) ||
