@@ -281,8 +281,11 @@ int p2pmr_ioas_map(struct p2pmr_iommufd *ictx, uint32_t ioas_id, void *addr,
  * the BAR is back.
  *
  * Return: 0, or ENOTTY when the kernel has no IOMMU_IOAS_MAP_FILE,
- * EOPNOTSUPP for a file it cannot map, ENODEV for a revoked dma-buf,
- * EBADF for a closed fd, and the errnos of p2pmr_ioas_map().
+ * EOPNOTSUPP for a dma-buf it cannot map (not VFIO's, or of more than one
+ * range), EINVAL for a file that is not a memfd or a range past its end,
+ * EPERM for WRITEABLE on a memfd not open for writing, EACCES for WRITEABLE
+ * on a dma-buf exported read-only (O_RDONLY), ENODEV for a revoked
+ * dma-buf, EBADF for a closed fd, and the errnos of p2pmr_ioas_map().
  */
 int p2pmr_ioas_map_file(struct p2pmr_iommufd *ictx, uint32_t ioas_id, int fd,
 			uint64_t start, uint64_t length, uint32_t flags, uint64_t *iovap)
@@ -323,6 +326,15 @@ int p2pmr_ioas_map_file(struct p2pmr_iommufd *ictx, uint32_t ioas_id, int fd,
 		return p2pmr_set_error(errno,
 				       "IOMMU_IOAS_MAP_FILE: the dma-buf of fd %d is revoked (memory decode off, reset, or its device closed)",
 				       fd);
+	case EPERM:
+	case EACCES:
+		return p2pmr_set_error(errno,
+				       "IOMMU_IOAS_MAP_FILE: fd %d is not open for writing, so it cannot be mapped WRITEABLE",
+				       fd);
+	case EINVAL:
+		return p2pmr_set_error(errno,
+				       "IOMMU_IOAS_MAP_FILE of %s, 0x%" PRIx64 " bytes: not a memfd, past the end of the file or dma-buf, not aligned to the IOMMU page size, or outside the usable IOVA ranges",
+				       what, length);
 	default:
 		return explain_map(errno, "IOMMU_IOAS_MAP_FILE", what, ioas_id, length, flags,
 				   cmd.iova);
