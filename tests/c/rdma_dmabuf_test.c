@@ -1311,28 +1311,11 @@ static int case_reg_race_device_close(struct ctx *c)
 static int export_mode(struct ctx *c, uint64_t offset, size_t len, uint32_t open_flags,
 		       int *fdp)
 {
-	union {
-		struct vfio_device_feature hdr;
-		uint8_t bytes[sizeof(struct vfio_device_feature) +
-			      sizeof(struct vfio_device_feature_dma_buf) +
-			      sizeof(struct vfio_region_dma_range)];
-		uint64_t align;
-	} req = { .hdr = {
-		.argsz = sizeof(req),
-		.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF,
-	} };
-	struct vfio_device_feature_dma_buf *get = (void *)req.hdr.data;
-
-	get->region_index = c->bar;
-	get->open_flags = open_flags;
-	get->nr_ranges = 1;
-	get->dma_ranges[0].offset = offset;
-	get->dma_ranges[0].length = len;
-	*fdp = ioctl(p2pmr_device_fd(c->dev), VFIO_DEVICE_FEATURE, &req);
+	*fdp = vfio_export_mode(c->dev, c->bar, offset, len, open_flags);
 	if (*fdp >= 0)
 		return 0;
 	return fail("VFIO_DEVICE_FEATURE_DMA_BUF with open_flags 0x%x: %s", open_flags,
-		    strerror(errno));
+		    strerror(-*fdp));
 }
 
 /* /dev/infiniband/uverbsN of @ibdev, which ibv_open_device() opens. */

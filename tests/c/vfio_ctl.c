@@ -94,3 +94,28 @@ int host_file_read(const char *path, uint64_t off, void *buf, size_t len)
 	close(fd);
 	return n == (ssize_t)len ? 0 : -EIO;
 }
+
+int vfio_export_mode(struct p2pmr_device *dev, unsigned int bar, uint64_t offset, uint64_t len,
+		     uint32_t open_flags)
+{
+	union {
+		struct vfio_device_feature hdr;
+		uint8_t bytes[sizeof(struct vfio_device_feature) +
+			      sizeof(struct vfio_device_feature_dma_buf) +
+			      sizeof(struct vfio_region_dma_range)];
+		uint64_t align;
+	} req = { .hdr = {
+		.argsz = sizeof(req),
+		.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF,
+	} };
+	struct vfio_device_feature_dma_buf *get = (void *)req.hdr.data;
+	int fd;
+
+	get->region_index = bar;
+	get->open_flags = open_flags;
+	get->nr_ranges = 1;
+	get->dma_ranges[0].offset = offset;
+	get->dma_ranges[0].length = len;
+	fd = ioctl(p2pmr_device_fd(dev), VFIO_DEVICE_FEATURE, &req);
+	return fd < 0 ? -errno : fd;
+}

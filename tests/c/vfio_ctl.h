@@ -27,6 +27,13 @@ int vfio_reset(struct p2pmr_device *dev);
 /* Bus reset of the device's slot; with the cdev API no group fds are given. */
 int vfio_hot_reset(struct p2pmr_device *dev);
 
+/*
+ * VFIO_DEVICE_FEATURE_DMA_BUF of one range with @open_flags (the access
+ * mode libp2pmr's export does not take): the dma-buf fd, or -errno.
+ */
+int vfio_export_mode(struct p2pmr_device *dev, unsigned int bar, uint64_t offset, uint64_t len,
+		     uint32_t open_flags);
+
 /* Read @len bytes at @off of a file (the host's file behind a BAR). */
 int host_file_read(const char *path, uint64_t off, void *buf, size_t len);
 

@@ -7,8 +7,7 @@ usage: iommufd_test.py host PCI       IOAS, bind, attach, map host memory,
        iommufd_test.py map-file PCI BAR
                                       a memfd and the BAR's dma-buf by fd
 PCI is a device bound to vfio-pci that nothing else holds. Exit status 0
-when every check held, 1 when one did not, 77 when the kernel lacks
-IOMMU_IOAS_MAP_FILE (map-file only: ENOTTY).
+when every check held, 1 when one did not.
 """
 import errno
 import mmap
@@ -63,13 +62,7 @@ def check_map_file(pci, bar):
         ictx.attach(dev, ioas)
         fd = os.memfd_create('iommufd-test')
         os.ftruncate(fd, 1 << 20)
-        try:
-            iova = ictx.map_file(ioas, fd, 0, 1 << 20, MAP_READABLE | MAP_WRITEABLE)
-        except OSError as e:
-            if e.errno == errno.ENOTTY:
-                print('skip: kernel lacks IOMMU_IOAS_MAP_FILE: %s' % e.strerror)
-                return 77
-            raise
+        iova = ictx.map_file(ioas, fd, 0, 1 << 20, MAP_READABLE | MAP_WRITEABLE)
         print('memfd at IOVA %#x' % iova)
         ictx.unmap(ioas, iova, 1 << 20)
         os.close(fd)
