@@ -25,7 +25,9 @@ GUEST_BIG_BAR_SIZE=$((8 << 30))
 #             OUT/nvme-dma.img (random bytes at each run; the guest reads it
 #             as $P2PMR_NVME_DMA_FILE), for DMA by a userspace driver
 #   edu       QEMU's edu device (1234:11e8, a DMA engine) on the root bus
-GUEST_DEVICES_KNOWN="nvme-dma edu"
+#   edu-switch  another edu below the PCIe switch of the ivshmem (a fourth
+#             downstream port): a peer reached by PCI bus address
+GUEST_DEVICES_KNOWN="nvme-dma edu edu-switch"
 GUEST_NVME_DMA_SIZE=$((32 << 20))
 
 # guest_options NAME DEFAULT-OUT [ARGS...]: the options and suite names both
@@ -215,7 +217,16 @@ guest_optional_devices() {
 			       -device nvme,serial=p2pmr-dma,drive=nvme-dma-disk,mdts=10,bus=rp2)
 			;;
 		edu)
-			qemu+=(-device edu,bus=pcie.0)
+			# dma_mask: the kernel's default mask of a PCI device
+			# without a driver is 32 bits, the edu's own 28.
+			qemu+=(-device edu,bus=pcie.0,dma_mask=0xffffffff)
+			;;
+		edu-switch)
+			# Below the ivshmem's switch, on a fourth port: peers
+			# that reach each other by PCI bus address. A bus
+			# address may be above 4 GiB: all 64 bits.
+			qemu+=(-device xio3130-downstream,id=sw-dn4,bus=sw-up,chassis=6,slot=4
+			       -device edu,bus=sw-dn4,dma_mask=0xffffffffffffffff)
 			;;
 		esac
 	done
