@@ -19,17 +19,14 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
 #include <infiniband/verbs.h>
@@ -40,46 +37,7 @@
 #include "rdma_opts.h"
 #include "sizes.h"
 
-#define KIB		((size_t)1 << 10)
-#define SLOT		(64 * KIB)
-/* The slots of the window, each SLOT bytes, one use each. */
-enum {
-	SLOT_PROVIDER,		/* the provider's MR */
-	SLOT_KERNEL,		/* the kernel method's MR */
-	SLOT_WRITE,		/* 4 slots: 256 KiB by RDMA WRITE */
-	SLOT_READ = SLOT_WRITE + 4,	/* 2 slots: 128 KiB by RDMA READ */
-	SLOT_SEND_IN = SLOT_READ + 2,
-	SLOT_SEND_OUT,
-	SLOT_ATOMIC,
-	SLOT_REVOKE_DECODE,
-	SLOT_REVOKE_RESET,
-	SLOTS
-};
-#define HWC_WINDOW	((uint64_t)1 << 20)	/* SLOTS * SLOT fit */
-#define HOST_LEN	(256 * KIB)
-#define MSG		SLOT
-#define SEND_LEN	(16 * KIB)
-#define DEPTH		4
-#define WAIT_MS		10000
-#define IOVA_BASE	0x7f0000000000ULL
-#define ACCESS_ALL	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
-			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
-#define DETAIL		512
-
-/*
- * How the driver imports a dma-buf, which says what a revoke looks like
- * (docs/rdma-importers.md, "Per importer").
- */
-enum import_mode {
-	/* rxe: CPU access. Remote access error; the same MR works after restore. */
-	IMPORT_CPU,
-	/* mlx5 with ODP: dynamic. Error completions; the same MR works after restore. */
-	IMPORT_DYNAMIC,
-	/* mlx5 without ODP: pinned revocable. Error completions; fenced until re-registered. */
-	IMPORT_PINNED,
-	/* Another driver: any error completion; say what happens after restore. */
-	IMPORT_UNKNOWN,
-};
+#include "hw_check_int.h"
 
 static const char *const import_names[] = {
 	[IMPORT_CPU] = "CPU access (rxe)",
@@ -88,33 +46,7 @@ static const char *const import_names[] = {
 	[IMPORT_UNKNOWN] = "unknown driver",
 };
 
-enum verdict { PASS, FAIL, SKIP };
 static const char *const verdict_names[] = { "PASS", "FAIL", "SKIP" };
-
-struct hwc_opts {
-	const char *pci;
-	int bar;			/* -1: not given */
-	uint64_t offset;		/* of the window in the BAR */
-	struct rdma_opts rdma;
-	unsigned int seconds;		/* traffic around each revocation, at most */
-};
-
-struct hwc {
-	struct hwc_opts o;
-	struct p2pmr_device *dev;
-	struct p2pmr_bar_info info;
-	volatile uint8_t *map;		/* the BAR through VFIO mmap */
-	size_t map_len;
-	int fd;				/* the window's dma-buf, or -1 */
-	struct rdma_loop loop;
-	bool loop_ok;
-	uint64_t *host;			/* HOST_LEN bytes of host memory */
-	struct ibv_mr *host_mr;
-	struct p2pmr_mr *data_mr;	/* the whole window, for the data checks */
-	enum import_mode mode;
-	char driver[64];
-	unsigned int failed;
-};
 
 /* --- Options --- */
 
@@ -201,10 +133,7 @@ static int hwc_parse(struct hwc_opts *o, int argc, char **argv)
 
 /* --- Verdicts --- */
 
-static enum verdict verdict(struct hwc *h, const char *name, enum verdict v, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static enum verdict verdict(struct hwc *h, const char *name, enum verdict v, const char *fmt, ...)
+enum verdict verdict(struct hwc *h, const char *name, enum verdict v, const char *fmt, ...)
 {
 	char detail[DETAIL];
 	va_list ap;
@@ -239,7 +168,7 @@ static void pattern_fill(uint64_t *w, size_t len, uint64_t seed)
 }
 
 /* Word @i of window slot @slot, through the mapping. */
-static volatile uint64_t *bar_word(struct hwc *h, unsigned int slot, size_t i)
+volatile uint64_t *bar_word(struct hwc *h, unsigned int slot, size_t i)
 {
 	return (volatile uint64_t *)(h->map + h->o.offset + slot * SLOT) + i;
 }
@@ -264,7 +193,7 @@ static ssize_t bar_differs(struct hwc *h, unsigned int slot, const uint64_t *wan
 }
 
 /* BAR offset of word @i of slot @slot, for messages. */
-static uint64_t bar_off(struct hwc *h, unsigned int slot, size_t i)
+uint64_t bar_off(struct hwc *h, unsigned int slot, size_t i)
 {
 	return h->o.offset + slot * SLOT + i * 8;
 }
@@ -276,7 +205,7 @@ static uint64_t slot_iova(unsigned int slot)
 	return IOVA_BASE + slot * SLOT;
 }
 
-static long long now_ms(void)
+long long now_ms(void)
 {
 	struct timespec ts;
 
@@ -317,8 +246,8 @@ static int run_wr(struct hwc *h, struct ibv_send_wr *wr)
 	return ret ? -ret : (int)wc.status;
 }
 
-static int run_rdma(struct hwc *h, enum ibv_wr_opcode op, void *local, uint32_t len,
-		    uint32_t lkey, uint64_t raddr, uint32_t rkey)
+int run_rdma(struct hwc *h, enum ibv_wr_opcode op, void *local, uint32_t len,
+	     uint32_t lkey, uint64_t raddr, uint32_t rkey)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)local, .length = len, .lkey = lkey };
 	struct ibv_send_wr wr = {
@@ -490,8 +419,8 @@ static enum verdict check_export(struct hwc *h)
 }
 
 /* RDMA WRITE a pattern into the MR's slot and find it in the BAR. */
-static int write_and_verify(struct hwc *h, unsigned int slot, uint64_t iova, uint32_t rkey,
-			    uint64_t seed, char *why, size_t len)
+int write_and_verify(struct hwc *h, unsigned int slot, uint64_t iova, uint32_t rkey,
+		     uint64_t seed, char *why, size_t len)
 {
 	ssize_t at;
 	int s;
@@ -511,7 +440,7 @@ static int write_and_verify(struct hwc *h, unsigned int slot, uint64_t iova, uin
 	return 0;
 }
 
-static struct p2pmr_mr *reg_slots(struct hwc *h, unsigned int slot, unsigned int n)
+struct p2pmr_mr *reg_slots(struct hwc *h, unsigned int slot, unsigned int n)
 {
 	return p2pmr_reg_dmabuf_mr(h->loop.pd, slot * SLOT, n * SLOT, slot_iova(slot), h->fd,
 				   ACCESS_ALL);
@@ -696,335 +625,6 @@ static enum verdict check_atomics(struct hwc *h)
 }
 
 /* --- Revocation with traffic running --- */
-
-/*
- * RDMA WRITEs of SLOT bytes, one at a time, each stamped with its number
- * (every word of the message), into the MR of a revoke check, until told
- * to stop. A failed one resets the QPs and traffic goes on.
- */
-struct traffic {
-	struct hwc *h;
-	uint32_t rkey;
-	uint64_t iova;
-	volatile bool stop;
-	uint64_t posted;		/* stamp of the last work request posted */
-	uint64_t revoked_at;		/* the stamp posted when the revoke returned, or 0 */
-	unsigned int ok, errors, after_errors, after_ok;
-	int first_error;		/* status of the first failure */
-	int first_after;		/* status of the first failure after the revoke */
-	int bad;			/* a status the mode does not allow, or 0 */
-	uint64_t bad_stamp;
-	int err;			/* posting, waiting or reconnecting failed: errno */
-	char why[DETAIL];
-};
-
-static void *traffic_thread(void *arg)
-{
-	struct traffic *t = arg;
-	struct hwc *h = t->h;
-	uint64_t stamp, at;
-	size_t i;
-	int s;
-
-	while (!t->stop) {
-		stamp = __atomic_add_fetch(&t->posted, 1, __ATOMIC_SEQ_CST);
-		for (i = 0; i < SLOT / 8; i++)
-			h->host[i] = stamp;
-		s = run_rdma(h, IBV_WR_RDMA_WRITE, h->host, SLOT, h->host_mr->lkey, t->iova,
-			     t->rkey);
-		at = __atomic_load_n(&t->revoked_at, __ATOMIC_SEQ_CST);
-		if (s < 0) {
-			t->err = -s;
-			snprintf(t->why, sizeof(t->why), "%s", p2pmr_last_error());
-			break;
-		}
-		if (!s) {
-			t->ok++;
-			if (at && stamp > at)
-				t->after_ok++;
-			continue;
-		}
-		if (!t->errors++)
-			t->first_error = s;
-		if (at && stamp > at && !t->after_errors++)
-			t->first_after = s;
-		if (h->mode == IMPORT_CPU && s != IBV_WC_REM_ACCESS_ERR && !t->bad) {
-			t->bad = s;
-			t->bad_stamp = stamp;
-		}
-		if (loop_reconnect(&h->loop)) {
-			t->err = EIO;
-			snprintf(t->why, sizeof(t->why), "%s", p2pmr_last_error());
-			break;
-		}
-	}
-	return NULL;
-}
-
-/* Wait (at most @ms) until @cond holds for the traffic. */
-static bool wait_for(struct traffic *t, bool (*cond)(struct traffic *t), long long ms)
-{
-	long long end = now_ms() + ms;
-
-	while (!cond(t) && !t->err && now_ms() < end)
-		usleep(1000);
-	return cond(t);
-}
-
-/* Traffic runs: a few WRITEs went through before anything is revoked. */
-#define OK_BEFORE	3
-#define OK_WAIT_MS	60000
-
-static bool some_ok(struct traffic *t)
-{
-	return t->ok >= OK_BEFORE;
-}
-
-static bool some_after(struct traffic *t)
-{
-	return t->after_errors + t->after_ok >= 5;
-}
-
-/*
- * Zero @slot, register an MR over it and start the traffic into it; return
- * once some WRITEs went through (or the time is up). 0, or -1 after the
- * FAIL verdict of check @name.
- */
-static int traffic_start(struct hwc *h, const char *name, unsigned int slot, struct traffic *t,
-			 struct p2pmr_mr **mrp, pthread_t *thread)
-{
-	size_t i;
-
-	for (i = 0; i < SLOT / 8; i++)
-		*bar_word(h, slot, i) = 0;
-	*mrp = reg_slots(h, slot, 1);
-	if (!*mrp) {
-		verdict(h, name, FAIL, "registering: %s", p2pmr_last_error());
-		return -1;
-	}
-	t->iova = (*mrp)->iova;
-	t->rkey = (*mrp)->rkey;
-	if (pthread_create(thread, NULL, traffic_thread, t)) {
-		p2pmr_dereg_mr(*mrp);
-		verdict(h, name, FAIL, "pthread_create failed");
-		return -1;
-	}
-	/* Long, for loaded emulators: a stall is what the checks then report. */
-	wait_for(t, some_ok, OK_WAIT_MS);
-	return 0;
-}
-
-static int pci_command(struct hwc *h, bool memory_on)
-{
-	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX };
-	int fd = p2pmr_device_fd(h->dev);
-	uint16_t cmd;
-
-	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &ri) ||
-	    pread(fd, &cmd, 2, ri.offset + PCI_COMMAND) != 2)
-		return p2pmr_set_error(errno, "reading PCI_COMMAND through VFIO failed");
-	cmd = memory_on ? cmd | PCI_COMMAND_MEMORY : cmd & ~PCI_COMMAND_MEMORY;
-	if (pwrite(fd, &cmd, 2, ri.offset + PCI_COMMAND) != 2)
-		return p2pmr_set_error(errno, "writing PCI_COMMAND through VFIO failed");
-	return 0;
-}
-
-/* A word of the slot that holds a stamp of a work request posted after the revoke. */
-static ssize_t stamp_after(struct hwc *h, unsigned int slot, const struct traffic *t)
-{
-	uint64_t w;
-	size_t i;
-
-	for (i = 0; i < SLOT / 8; i++) {
-		w = *bar_word(h, slot, i);
-		if (w > t->revoked_at && w <= t->posted)
-			return i;
-	}
-	return -1;
-}
-
-/*
- * After the restore: the same MR works again (CPU access, dynamic), or it
- * stays fenced and a new registration works (pinned). 0, or -1 with @why.
- */
-static int after_restore(struct hwc *h, unsigned int slot, struct p2pmr_mr **mrp, char *out,
-			 size_t outlen, char *why, size_t whylen)
-{
-	bool same_ok;
-	int s;
-
-	if (loop_reconnect(&h->loop)) {
-		snprintf(why, whylen, "%s", p2pmr_last_error());
-		return -1;
-	}
-	same_ok = !write_and_verify(h, slot, (*mrp)->iova, (*mrp)->rkey, 0xa11 + slot, why, whylen);
-	if (same_ok) {
-		if (h->mode == IMPORT_PINNED) {
-			snprintf(why, whylen, "the pinned MR took a WRITE after the restore: it should stay fenced until registered again");
-			return -1;
-		}
-		snprintf(out, outlen, "the same MR works after the restore");
-		return 0;
-	}
-	if (h->mode == IMPORT_CPU || h->mode == IMPORT_DYNAMIC) {
-		char tmp[DETAIL];
-
-		snprintf(tmp, sizeof(tmp), "%s", why);
-		snprintf(why, whylen, "after the restore the same MR should work again: %.400s", tmp);
-		return -1;
-	}
-	/* Fenced, as documented for pinned imports: register again. */
-	p2pmr_dereg_mr(*mrp);
-	*mrp = reg_slots(h, slot, 1);
-	if (!*mrp) {
-		snprintf(why, whylen, "registering again after the restore: %s", p2pmr_last_error());
-		return -1;
-	}
-	s = loop_reconnect(&h->loop);
-	if (s || write_and_verify(h, slot, (*mrp)->iova, (*mrp)->rkey, 0xb11 + slot, why, whylen)) {
-		if (s)
-			snprintf(why, whylen, "%s", p2pmr_last_error());
-		return -1;
-	}
-	snprintf(out, outlen, "the MR stayed fenced after the restore; registered again, it works");
-	return 0;
-}
-
-static enum verdict traffic_verdict(struct hwc *h, const char *name, struct traffic *t)
-{
-	if (t->err)
-		return verdict(h, name, FAIL, "traffic stopped after %u work requests: %s",
-			       t->ok + t->errors, t->why);
-	if (t->bad)
-		return verdict(h, name, FAIL, "work request %" PRIu64 " completed with %s; %s completes with %s or success (docs/rdma-importers.md)",
-			       t->bad_stamp, ibv_wc_status_str(t->bad), h->driver,
-			       ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
-	return PASS;
-}
-
-static enum verdict check_revoke_decode(struct hwc *h)
-{
-	char after[DETAIL], why[DETAIL];
-	struct traffic t = { .h = h };
-	struct p2pmr_mr *mr;
-	pthread_t thread;
-	enum verdict v;
-	ssize_t at;
-	int ret;
-
-	if (traffic_start(h, "revoke-decode", SLOT_REVOKE_DECODE, &t, &mr, &thread))
-		return FAIL;
-	ret = pci_command(h, false);
-	__atomic_store_n(&t.revoked_at, __atomic_load_n(&t.posted, __ATOMIC_SEQ_CST),
-			 __ATOMIC_SEQ_CST);
-	if (!ret)
-		wait_for(&t, some_after, h->o.seconds * 1000LL);
-	t.stop = true;
-	pthread_join(thread, NULL);
-	if (pci_command(h, true) || ret) {
-		p2pmr_dereg_mr(mr);
-		return verdict(h, "revoke-decode", FAIL, "%s", p2pmr_last_error());
-	}
-	printf("revoke-decode: %u WRITEs succeeded, %u failed; decode off after stamp %" PRIu64 ", then %u failed, %u succeeded\n",
-	       t.ok, t.errors, t.revoked_at, t.after_errors, t.after_ok);
-	v = traffic_verdict(h, "revoke-decode", &t);
-	if (v == FAIL)
-		goto out;
-	if (t.ok < OK_BEFORE) {
-		v = verdict(h, "revoke-decode", FAIL, "only %u WRITEs succeeded before the revoke, in %d s",
-			t.ok, OK_WAIT_MS / 1000);
-		goto out;
-	}
-	if (t.after_ok) {
-		v = verdict(h, "revoke-decode", FAIL, "%u WRITEs posted after memory decode was off completed successfully",
-			t.after_ok);
-		goto out;
-	}
-	if (!t.after_errors) {
-		v = verdict(h, "revoke-decode", FAIL, "no WRITE completed in %u s after memory decode was off",
-			h->o.seconds);
-		goto out;
-	}
-	at = stamp_after(h, SLOT_REVOKE_DECODE, &t);
-	if (at >= 0) {
-		v = verdict(h, "revoke-decode", FAIL, "BAR word 0x%" PRIx64 " holds stamp %" PRIu64 ", of a WRITE posted after the revoke (last before: %" PRIu64 ")",
-			bar_off(h, SLOT_REVOKE_DECODE, at), *bar_word(h, SLOT_REVOKE_DECODE, at),
-			t.revoked_at);
-		goto out;
-	}
-	if (after_restore(h, SLOT_REVOKE_DECODE, &mr, after, sizeof(after), why, sizeof(why))) {
-		v = verdict(h, "revoke-decode", FAIL, "%s", why);
-		goto out;
-	}
-	v = verdict(h, "revoke-decode", PASS, "%u WRITEs after decode off failed (first: %s), no byte of them in the BAR; %s",
-		t.after_errors, ibv_wc_status_str(t.first_after), after);
-out:
-	if (mr)
-		p2pmr_dereg_mr(mr);
-	return v;
-}
-
-static enum verdict check_revoke_reset(struct hwc *h)
-{
-	char after[DETAIL], why[DETAIL];
-	struct traffic t = { .h = h };
-	unsigned int resets = 0;
-	enum verdict v;
-	struct p2pmr_mr *mr;
-	pthread_t thread;
-	ssize_t at;
-	int ret = 0;
-
-	if (traffic_start(h, "revoke-reset", SLOT_REVOKE_RESET, &t, &mr, &thread))
-		return FAIL;
-	for (resets = 0; resets < 3 && !ret; resets++) {
-		ret = ioctl(p2pmr_device_fd(h->dev), VFIO_DEVICE_RESET) ? errno : 0;
-		if (!resets)
-			__atomic_store_n(&t.revoked_at, __atomic_load_n(&t.posted, __ATOMIC_SEQ_CST),
-					 __ATOMIC_SEQ_CST);
-		usleep(100 * 1000);
-	}
-	if (!ret)
-		wait_for(&t, some_after, h->o.seconds * 1000LL);
-	t.stop = true;
-	pthread_join(thread, NULL);
-	if (ret) {
-		p2pmr_dereg_mr(mr);
-		return verdict(h, "revoke-reset", FAIL, "VFIO_DEVICE_RESET of %s: %s (does the function support a reset? see the device's reset_method in sysfs)",
-			       h->o.pci, strerror(ret));
-	}
-	printf("revoke-reset: %u WRITEs succeeded, %u failed; %u resets from stamp %" PRIu64 ", then %u failed, %u succeeded\n",
-	       t.ok, t.errors, resets, t.revoked_at, t.after_errors, t.after_ok);
-	v = traffic_verdict(h, "revoke-reset", &t);
-	if (v == FAIL)
-		goto out;
-	if (t.ok < OK_BEFORE) {
-		v = verdict(h, "revoke-reset", FAIL, "only %u WRITEs succeeded before the resets, in %d s",
-			    t.ok, OK_WAIT_MS / 1000);
-		goto out;
-	}
-	/* A pinned import stays fenced from the first reset on. */
-	if (h->mode == IMPORT_PINNED) {
-		at = stamp_after(h, SLOT_REVOKE_RESET, &t);
-		if (t.after_ok || at >= 0) {
-			v = verdict(h, "revoke-reset", FAIL, "the pinned MR took %u WRITEs after the reset revoked it%s",
-				t.after_ok, at >= 0 ? ", and their bytes are in the BAR" : "");
-			goto out;
-		}
-	}
-	if (after_restore(h, SLOT_REVOKE_RESET, &mr, after, sizeof(after), why, sizeof(why))) {
-		v = verdict(h, "revoke-reset", FAIL, "%s", why);
-		goto out;
-	}
-	v = verdict(h, "revoke-reset", PASS, "%u VFIO_DEVICE_RESETs under traffic: %u WRITEs succeeded, %u failed%s%s, none hung; %s",
-		resets, t.ok, t.errors, t.errors ? " with " : "",
-		t.errors ? ibv_wc_status_str(t.first_error) : "",
-		after);
-out:
-	if (mr)
-		p2pmr_dereg_mr(mr);
-	return v;
-}
 
 /* --- The whole run --- */
 

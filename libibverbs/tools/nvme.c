@@ -493,7 +493,7 @@ int nvme_wait(struct nvme_ctrl *c, uint16_t cid, uint16_t *statusp)
 int nvme_rw(struct nvme_ctrl *c, bool write, uint64_t offset, uint64_t iova, uint64_t len,
 	    uint16_t *statusp)
 {
-	uint16_t cid;
+	uint16_t cid = 0;
 	int ret;
 
 	ret = nvme_submit_rw(c, write, offset, iova, len, &cid);
