@@ -31,17 +31,35 @@ t_skip() {
 	_t_line ok "$1 # SKIP $2"
 }
 
+# _t_uptime: seconds since boot, to the hundredth, without a dot (1234).
+_t_uptime() {
+	read -r _t_up _t_idle </proc/uptime
+	_t_up=${_t_up%.*}${_t_up#*.}
+	_t_up=${_t_up#"${_t_up%%[1-9]*}"}
+	echo "${_t_up:-0}"
+}
+
 # t_check DESCRIPTION COMMAND [ARGS...]: one test, passed when COMMAND
-# exits 0. Its output goes to the console, prefixed with the test number.
+# exits 0. Its output goes to the console, prefixed with the test number;
+# a line "--- test N took S s" after it says how long it ran
+# (tests/harness/slowest-tests lists the longest of a run).
 t_check() {
 	_t_desc=$1
 	shift
+	_t_start=$(_t_uptime)
 	echo "--- test $((T_COUNT + 1)): $_t_desc: $*" >&2
 	if "$@" >&2; then
-		t_ok "$_t_desc"
+		_t_rc=0
 	else
 		_t_rc=$?
 		echo "--- test $((T_COUNT + 1)) failed: '$*' exited with $_t_rc" >&2
+	fi
+	_t_took=$(($(_t_uptime) - ${_t_start:-0}))
+	printf -- "--- test %d took %d.%02d s\n" $((T_COUNT + 1)) $((_t_took / 100)) \
+		$((_t_took % 100)) >&2
+	if [ $_t_rc -eq 0 ]; then
+		t_ok "$_t_desc"
+	else
 		t_fail "$_t_desc"
 	fi
 }
