@@ -50,6 +50,7 @@
 #include "rxe_flush.h"
 #include "unpriv.h"
 #include "verbs_loop.h"
+#include "verbs_qp.h"
 #include "vfio_ctl.h"
 
 #define KIB ((size_t)1 << 10)
@@ -676,6 +677,46 @@ static int case_revoke_reset(struct ctx *c)
 			  bar_iova(&b, 0), b.mr->rkey), IBV_WC_SUCCESS);
 	CHECK_OK(expect_bar(c, b.offset, h.buf, len, "after a reset"));
 	printf("the MR maps the BAR again after VFIO_DEVICE_RESET\n");
+	bar_buf_free(&b);
+	host_buf_free(&h);
+	return 0;
+}
+
+/*
+ * The way back from an error that keeps the QPs: a WRITE into a revoked BAR
+ * MR completes with a remote access error, the consumer moves both QPs to
+ * RESET at once and connects them again. rxe's tasks finish failing that
+ * work request (and its NAK) after the error completion is visible, so the
+ * reset must win over their move to the error state: otherwise the next
+ * step, RESET to INIT, is refused with EINVAL. For --seconds, as fast as
+ * the QPs go; then, with decode back, the same MR takes a WRITE.
+ */
+static int case_reset_after_error(struct ctx *c)
+{
+	size_t len = 4 * KIB;
+	long long end = verbs_now_ms() + c->seconds * 1000LL;
+	unsigned int rounds = 0;
+	struct host_buf h;
+	struct bar_buf b;
+
+	CHECK_OK(host_buf_new(c, len, &h));
+	CHECK_OK(bar_buf_new(c, 12 * MIB, len, &b));
+	CHECK_OK(vfio_set_memory_decode(c->dev, false));
+	do {
+		CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_WRITE, (uintptr_t)h.buf, len, h.mr->lkey,
+				  bar_iova(&b, 0), b.mr->rkey), IBV_WC_REM_ACCESS_ERR);
+		if (loop_reset(&c->loop))
+			return fail("round %u: the QPs did not come back from RESET after %s",
+				    rounds + 1, ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
+		rounds++;
+	} while (verbs_now_ms() < end);
+	CHECK_OK(vfio_set_memory_decode(c->dev, true));
+	pattern_fill((uint64_t *)h.buf, len, 0x7e5e7);
+	CHECK_WC(loop_run(&c->loop, IBV_WR_RDMA_WRITE, (uintptr_t)h.buf, len, h.mr->lkey,
+			  bar_iova(&b, 0), b.mr->rkey), IBV_WC_SUCCESS);
+	CHECK_OK(expect_bar(c, b.offset, h.buf, len, "after the resets"));
+	printf("%u rounds of %s, RESET and back to RTS in %d s; the same QPs and MR work after\n",
+	       rounds, ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR), c->seconds);
 	bar_buf_free(&b);
 	host_buf_free(&h);
 	return 0;
@@ -1608,6 +1649,7 @@ static const struct test_case cases[] = {
 	{ "mr-4096-ranges", "an MR over 4096 one-page ranges: WRITE lands in each BAR page, READ returns them", case_mr_4096_ranges, false },
 	{ "revoke-memory-disable", "clearing decode: remote access / local protection errors, no byte written; restore works", case_revoke_memory_disable, false },
 	{ "revoke-reset", "the MR works again after VFIO_DEVICE_RESET", case_revoke_reset, false },
+	{ "reset-after-error", "QPs reset at once after a remote access error come back to RTS, every time (--seconds)", case_reset_after_error, false },
 	{ "revoke-mid-traffic", "traffic, dereg and QP destroy while decode toggles and resets run", case_revoke_mid_traffic, false },
 	{ "killed-process", "a process killed with a live MR under traffic leaves no dma-buf or MR", case_killed_process, true },
 	{ "reg-race-decode", "registrations of 4 and 64 KiB MRs from 3 threads while decode toggles: success or ENODEV, nothing left", case_reg_race_decode, false },

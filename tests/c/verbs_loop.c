@@ -87,6 +87,27 @@ int loop_connect(struct verbs_loop *l)
 	return 0;
 }
 
+int loop_reset(struct verbs_loop *l)
+{
+	struct ibv_qp_attr reset = { .qp_state = IBV_QPS_RESET };
+	struct ibv_wc wc;
+	int i, ret;
+
+	for (i = 0; i < 2; i++) {
+		ret = ibv_modify_qp(l->qp[i], &reset, IBV_QP_STATE);
+		if (ret)
+			return loop_err("QP to RESET", ret);
+	}
+	while (ibv_poll_cq(l->cq, 1, &wc) > 0)
+		;	/* a reset drops outstanding work requests */
+	for (i = 0; i < 2; i++) {
+		ret = qp_connect(l->qp[i], l->qp[!i]->qp_num, &l->gid, l->gid_index, l->mtu);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 void loop_close(struct verbs_loop *l)
 {
 	if (l->cq) {

@@ -37,6 +37,12 @@ int loop_open(struct verbs_loop *l, const char *ibdev, int gid_index);
 int loop_open_pd(struct verbs_loop *l, struct ibv_pd *pd, int gid_index);
 /* (Re)create both QPs and bring them to RTS, e.g. after an error. */
 int loop_connect(struct verbs_loop *l);
+/*
+ * Move both QPs to RESET, drop their completions and bring the same QPs
+ * back to RTS, as a consumer recovers from an error completion (the way
+ * p2pmr hw-check does).
+ */
+int loop_reset(struct verbs_loop *l);
 void loop_close(struct verbs_loop *l);
 
 /*
