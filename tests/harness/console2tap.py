@@ -10,6 +10,9 @@ guest-kernel.tap  the guest ran every suite and powered off; the console
                   has no kernel report (WARNING, BUG, lockdep, KASAN,
                   debug-objects, Oops, panic, RCU stall); kmemleak found no
                   leak. A failure carries an excerpt of the report.
+<suite>.tap       (the suites' own) each failed test gets, as TAP
+                  diagnostics, the last lines its command printed on the
+                  console, so that the summary says why it failed.
 The guest of the stock-kernel variant (OUT/variant, Debian's kernel) gets
 no kunit.tap and no kmemleak line: that kernel has neither.
 """
@@ -41,6 +44,10 @@ REPORT = re.compile(
     r'|detected stalls on CPUs)')
 EXCERPT_LINES = 40
 MAX_EXCERPTS = 4
+FAILURE_LINES = 12
+SUITE_START = re.compile(r'^p2pmr: \[\d+s\] suite (\S+): start$')
+TEST_START = re.compile(r'^--- test (\d+): ')
+TEST_FAILED = re.compile(r'^--- test (\d+) failed: ')
 
 
 def read_console(out):
@@ -208,6 +215,59 @@ def guest_kernel_tap(out, lines):
     return tap
 
 
+def failure_output(out):
+    """{(suite, test number): the last lines of the failed test's output}."""
+    path = os.path.join(out, 'console.log')
+    found, suite, test, kept = {}, None, None, []
+    try:
+        with open(path, encoding='utf-8', errors='replace') as f:
+            for line in f:
+                line = line.rstrip('\r\n')
+                if TIMESTAMP.match(line):
+                    continue    # the kernel's: guest-kernel.tap reports those
+                m = SUITE_START.match(line)
+                if m:
+                    suite, test = m.group(1), None
+                    continue
+                m = TEST_START.match(line)
+                if m:
+                    test, kept = m.group(1), []
+                    continue
+                m = TEST_FAILED.match(line)
+                if m and m.group(1) == test:
+                    found[(suite, int(test))] = kept[-FAILURE_LINES:] + [line[4:]]
+                    test = None
+                elif test is not None and not line.startswith('p2pmr:'):
+                    kept.append(line)
+                    del kept[:-FAILURE_LINES]
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def annotate_failures(out):
+    """Put each failed test's last output lines under it in its suite's TAP."""
+    found = failure_output(out)
+    if not found:
+        return
+    results = os.path.join(out, 'results')
+    for name in sorted(os.listdir(results)):
+        suite = name[:-len('.tap')]
+        if not name.endswith('.tap') or not any(k[0] == suite for k in found):
+            continue
+        path = os.path.join(results, name)
+        with open(path, errors='replace') as f:
+            tap = f.read().splitlines()
+        annotated = []
+        for line in tap:
+            annotated.append(line)
+            m = RESULT.match(line)
+            if m and m.group(2) == 'not ok' and (suite, int(m.group(3))) in found:
+                annotated += ['# ' + l for l in found[(suite, int(m.group(3)))]]
+        with open(path, 'w') as f:
+            f.write('\n'.join(annotated) + '\n')
+
+
 def main():
     out = sys.argv[1]
     results = os.path.join(out, 'results')
@@ -216,6 +276,7 @@ def main():
     if guest_variant(out) != STOCK:
         kunit_tap(lines).write(os.path.join(results, 'kunit.tap'))
     guest_kernel_tap(out, lines).write(os.path.join(results, 'guest-kernel.tap'))
+    annotate_failures(out)
 
 
 if __name__ == '__main__':
