@@ -636,6 +636,26 @@ static void take_counts(struct fuzz *f, struct counts *c)
 	c->fds = count_fds();
 }
 
+/*
+ * The counts before the run, once they hold still: releases are partly
+ * deferred (fput, rxe's pool cleanup), and what an earlier program closed
+ * just before must not count as closed by the fuzzer at the end.
+ */
+static void take_settled_counts(struct fuzz *f, struct counts *c)
+{
+	struct counts again;
+	int i;
+
+	take_counts(f, c);
+	for (i = 0; i < SETTLE_SECONDS * 2; i++) {
+		usleep(500 * 1000);
+		take_counts(f, &again);
+		if (!memcmp(&again, c, sizeof(again)))
+			return;
+		*c = again;
+	}
+}
+
 /* Releases are partly deferred (fput, rxe's pool cleanup): wait a while. */
 static void check_counts(struct fuzz *f, const struct counts *before)
 {
@@ -712,7 +732,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	print_replay(&f);
-	take_counts(&f, &before);
+	take_settled_counts(&f, &before);
 	if (setup(&f))
 		return 3;
 	kmsg("start, seed 0x%" PRIx64 ", %u threads, %u s, %s BAR %u, %s\n", f.seed, f.threads,
