@@ -4,9 +4,13 @@
 
 usage: rdma_lib_test.py --list
        rdma_lib_test.py CASE --device PCI --bar N [--ib-dev rxe0] [--gid-index 0]
+       rdma_lib_test.py --all DIR --device PCI ...
 
 Each case prints what it did; on failure, what was expected and what came.
-Exit status: 0 passed, 1 failed.
+Exit status: 0 passed, 1 failed. --all runs every case, each in a child
+process of its own forked after the imports (so that Python's start and
+pyverbs' import are paid once), with its output in DIR/CASE.out and its
+exit status in DIR/CASE.rc; exit status 0 once every case ran.
 """
 import argparse
 import errno
@@ -282,10 +286,55 @@ CASES = {name[len('case_'):].replace('_', '-'): fn
          for name, fn in sorted(globals().items()) if name.startswith('case_')}
 
 
+def run_case(args, name):
+    """Run case @name with an Env of its own; its exit status."""
+    env = Env(args)
+    try:
+        CASES[name](env)
+    except Failed as err:
+        print('FAILED: %s' % err, file=sys.stderr)
+        return 1
+    finally:
+        env.close()
+    print('passed')
+    return 0
+
+
+def run_all(args):
+    """Every case in a forked child, its output and status under args.all."""
+    os.makedirs(args.all, exist_ok=True)
+    for name in CASES:
+        base = os.path.join(args.all, name)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            out = os.open(base + '.out', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            rc = 1
+            try:
+                rc = run_case(args, name)
+            except BaseException:   # pylint: disable=broad-except
+                import traceback
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(rc)
+        _, status = os.waitpid(pid, 0)
+        rc = os.waitstatus_to_exitcode(status)
+        with open(base + '.rc', 'w') as f:
+            f.write('%d\n' % rc)
+        print('%s: exit status %d' % (name, rc))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('case', nargs='?')
     parser.add_argument('--list', action='store_true')
+    parser.add_argument('--all', metavar='DIR')
     parser.add_argument('--device')
     parser.add_argument('--bar', type=int, default=2)
     parser.add_argument('--ib-dev', default='rxe0')
@@ -295,18 +344,11 @@ def main():
         for name, fn in CASES.items():
             print('%s\t%s' % (name, fn.__doc__))
         return 0
+    if args.all and args.device:
+        return run_all(args)
     if args.case not in CASES or not args.device:
-        parser.error('a case (--list) and --device are needed')
-    env = Env(args)
-    try:
-        CASES[args.case](env)
-    except Failed as err:
-        print('FAILED: %s' % err, file=sys.stderr)
-        return 1
-    finally:
-        env.close()
-    print('passed')
-    return 0
+        parser.error('a case (--list) or --all, and --device are needed')
+    return run_case(args, args.case)
 
 
 if __name__ == '__main__':
