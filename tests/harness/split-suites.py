@@ -3,13 +3,17 @@
 together, by the durations recorded in tests/suites/durations; or record
 the durations a run measured.
 
-usage: split-suites.py [--durations FILE] [--guests N] SUITE...
+usage: split-suites.py [--durations FILE] [--guests N] [--preload SECONDS]... SUITE...
+       split-suites.py --seconds [--durations FILE] SUITE...
        split-suites.py --record [--durations FILE] CONSOLE...
 
 Split: the longest suite first, each to the guest with the least to do
 (a suite with no recorded duration counts as DEFAULT_SECONDS). Prints one
 line per guest: the seconds expected, then its suites in the order given
 (the order of tests/suites/list). A guest with nothing to do gets "0".
+Guests of a variant run on the cores of the split's guests once those are
+done: --preload gives the seconds of each (--seconds: of its suites, with
+a guest's boot), so that the guests that get them get less to do.
 
 Record: reads the "suite X: done in Ns" progress lines of guest consoles
 (build/guest/out/guest*/console.log, or a saved terminal log of the test
@@ -24,6 +28,8 @@ import sys
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DURATIONS = os.path.join(TOP, 'tests', 'suites', 'durations')
 DEFAULT_SECONDS = 60
+# A guest's boot, KUnit and kmemleak scans, besides its suites.
+GUEST_SECONDS = 35
 # run-suites prints "suite X: done in Ns" or "suite X: exit status N after Ns".
 # The pair-* suites run in two guests of their own, not in the split.
 DONE = re.compile(r'p2pmr: \[\d+s\] suite (?!pair-)(\S+): (?:done in|exit status \d+ after) (\d+)s')
@@ -42,9 +48,15 @@ def read_durations(path):
     return durations
 
 
-def split(suites, durations, guests):
-    """[(seconds, [suite...])] for each guest, suites in the given order."""
+def split(suites, durations, guests, preload=()):
+    """[(seconds, [suite...])] for each guest, suites in the given order.
+
+    @preload: seconds of work some guests' cores carry besides (guests of a
+    variant that run after them), given to the least loaded first.
+    """
     load = [0] * guests
+    for seconds in sorted(preload, reverse=True):
+        load[load.index(min(load))] += seconds
     where = {}
     for suite in sorted(suites, key=lambda s: -durations.get(s, DEFAULT_SECONDS)):
         guest = load.index(min(load))
@@ -72,9 +84,9 @@ def record(path, new):
         for line in f:
             words = line.split('#', 1)[0].split()
             if words and words[0] in new:
-                line = f'{words[0]:<16}{new.pop(words[0])}\n'
+                line = f'{words[0]:<15} {new.pop(words[0])}\n'
             lines.append(line)
-    lines.extend(f'{s:<16}{t}\n' for s, t in sorted(new.items()))
+    lines.extend(f'{s:<15} {t}\n' for s, t in sorted(new.items()))
     with open(path, 'w') as f:
         f.writelines(lines)
 
@@ -84,6 +96,10 @@ def main():
     ap.add_argument('--durations', default=DURATIONS)
     ap.add_argument('--guests', type=int, default=2)
     ap.add_argument('--record', action='store_true')
+    ap.add_argument('--preload', type=int, action='append', default=[], metavar='SECONDS',
+                    help='a guest of a variant that runs after the split (repeat for each)')
+    ap.add_argument('--seconds', action='store_true',
+                    help='print the seconds of the SUITEs together, one guest\'s worth')
     ap.add_argument('names', nargs='+', metavar='SUITE|CONSOLE')
     args = ap.parse_args()
     if args.record:
@@ -94,11 +110,14 @@ def main():
         print(' '.join(f'{s} {t}' for s, t in sorted(new.items())) + f' -> {args.durations}')
         return 0
     durations = read_durations(args.durations)
+    if args.seconds:
+        print(GUEST_SECONDS + sum(durations.get(s, DEFAULT_SECONDS) for s in args.names))
+        return 0
     unknown = [s for s in args.names if s not in durations]
     if unknown:
         print(f'split-suites: no duration recorded for {" ".join(unknown)} in {args.durations}:'
               f' counted as {DEFAULT_SECONDS} s each (--record sets it)', file=sys.stderr)
-    for seconds, suites in split(args.names, durations, max(args.guests, 1)):
+    for seconds, suites in split(args.names, durations, max(args.guests, 1), args.preload):
         print(seconds, *suites)
     return 0
 
