@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# Host-side pieces shared by tests/harness/run-guest (one guest),
-# tests/harness/run-guest-split (suites spread over guests running at once)
-# and tests/harness/run-guest-pair (two guests on one network): the suite
-# list, preparing a guest's OUT directory, its QEMU command line, one boot
-# under the time limit with progress on the terminal, the TAP made from its
-# console, and gathering several guests' TAP into one directory.
+# Host-side pieces shared by tests/harness/run-guest (one guest) and
+# tests/harness/run-guest-split (suites spread over guests running at once,
+# two of them joined by one network for the pair-* suites): the suite list,
+# preparing a guest's OUT directory, its QEMU command line, the pair's
+# network, one boot under the time limit with progress on the terminal, the
+# TAP made from its console, and gathering several guests' TAP into one
+# directory.
 #
 # Everything a guest writes on the host is below its OUT (console, TAP,
 # the ivshmem backing files, QEMU's pid file): guests with distinct OUT
@@ -43,6 +44,8 @@ guest_options() {
 	report=1
 	suites=()
 	pass_env=()
+	pair_role=
+	pair_port=
 	shift 2
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -53,16 +56,32 @@ guest_options() {
 		--console) console=1; shift ;;
 		--pass-env) pass_env+=("$2"); shift 2 ;;
 		--no-report) report=0; shift ;;
+		--pair)
+			pair_role=${2%%:*}
+			pair_port=${2#*:}
+			case " $GUEST_PAIR_ROLES " in
+			*" $pair_role "*) ;;
+			*) echo "$name: --pair ROLE:PORT, ROLE one of $GUEST_PAIR_ROLES, not '$2'" >&2; exit 2 ;;
+			esac
+			[[ $pair_port =~ ^[0-9]+$ ]] ||
+				{ echo "$name: --pair ROLE:PORT, PORT a TCP port number, not '$2'" >&2; exit 2; }
+			shift 2
+			;;
 		-*) echo "$name: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
 		*) suites+=("$1"); shift ;;
 		esac
 	done
 }
 
-# guest_list_suites: the single-guest suites of tests/suites/list, in order
-# (the pair-* suites there need two guests: tests/harness/run-guest-pair).
+# guest_list_suites: the suites of tests/suites/list, in order.
 guest_list_suites() {
-	sed 's/#.*//;/^[[:space:]]*$/d' "$TOP/tests/suites/list" | grep -v '^pair-' || true
+	sed 's/#.*//;/^[[:space:]]*$/d' "$TOP/tests/suites/list"
+}
+
+# guest_is_pair_suite SUITE: SUITE runs in two guests at once on one
+# network (its name starts with "pair-"), one the server, one the client.
+guest_is_pair_suite() {
+	[[ $1 == pair-* ]]
 }
 
 # Guest variants. A suite whose header has a line "# p2pmr-guest: NAME"
@@ -169,6 +188,65 @@ guest_has_device() {
 # Single quotes, each ' in the value written as '\'': plain sh reads it.
 guest_env() {
 	printf "export %s='%s'\n" "$2" "${3//\'/\'\\\'\'}" >> "$1/guest.env"
+}
+
+# --- Two guests on one network (the pair-* suites) ------------------------
+# run-guest --pair ROLE:PORT gives the guest a virtio-net NIC whose only
+# peer is the other guest's: the server's QEMU listens on 127.0.0.1:PORT,
+# the client's connects to it (a QEMU socket network), so the guests' traffic
+# travels in one loopback TCP connection and nowhere else. They use
+# link-local addresses only: IPv4 169.254.77.1 (server) and 169.254.77.2
+# (client), /24, and the IPv6 fe80:: address of each MAC (rxe's GID 0). The
+# suites see (tests/harness/lib.sh: net_setup, rxe_setup_net, pair_exchange):
+#   P2PMR_ROLE        server or client
+#   P2PMR_SELF_IP     this guest's IPv4 address; P2PMR_PEER_IP the other's
+#   P2PMR_NET_PREFIX  24
+#   P2PMR_SELF_MAC    this guest's NIC MAC address; P2PMR_PEER_MAC the other's
+GUEST_PAIR_ROLES="server client"
+declare -A GUEST_PAIR_PEER=([server]=client [client]=server)
+declare -A GUEST_PAIR_MAC=([server]=52:54:00:77:00:01 [client]=52:54:00:77:00:02)
+declare -A GUEST_PAIR_IP=([server]=169.254.77.1 [client]=169.254.77.2)
+
+# guest_pair_env OUT ROLE: the variables above, for the guest in OUT.
+guest_pair_env() {
+	local peer=${GUEST_PAIR_PEER[$2]}
+	guest_env "$1" P2PMR_ROLE "$2"
+	guest_env "$1" P2PMR_SELF_IP "${GUEST_PAIR_IP[$2]}"
+	guest_env "$1" P2PMR_PEER_IP "${GUEST_PAIR_IP[$peer]}"
+	guest_env "$1" P2PMR_NET_PREFIX 24
+	guest_env "$1" P2PMR_SELF_MAC "${GUEST_PAIR_MAC[$2]}"
+	guest_env "$1" P2PMR_PEER_MAC "${GUEST_PAIR_MAC[$peer]}"
+}
+
+# guest_pair_nic ROLE PORT: the NIC on the pair's network, appended to
+# "qemu". The client's QEMU fails at once if nothing listens on PORT.
+guest_pair_nic() {
+	local how=connect
+	[ "$1" = server ] && how=listen
+	qemu+=(-netdev "socket,id=pair,$how=127.0.0.1:$2"
+	       -device "virtio-net-pci,netdev=pair,mac=${GUEST_PAIR_MAC[$1]}")
+}
+
+# guest_pair_free_port: a TCP port nothing listens on now (another program
+# may take it before the server's QEMU does: the caller tries again).
+guest_pair_free_port() {
+	/usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# guest_pair_listening PORT PID: wait (up to 30 s) until something listens
+# on 127.0.0.1:PORT, which the server's QEMU does before its guest boots;
+# fails at once when PID (the job that runs it) has ended.
+guest_pair_listening() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
 }
 
 # guest_prepare OUT: empty OUT; OUT/ivshmem.bar (the BAR of ivshmem-plain)

@@ -156,20 +156,33 @@ rxe_setup() {
 	_rxe_wait_active rxe_setup
 }
 
+# poll_until SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds,
+# for at most SECONDS; fails when it never did.
+poll_until() {
+	_pu_left=$(($1 * 5))
+	shift
+	while [ $_pu_left -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.2
+		_pu_left=$((_pu_left - 1))
+	done
+	return 1
+}
+
+_rxe_active() {
+	grep -q ACTIVE /sys/class/infiniband/$P2PMR_RXE/ports/1/state 2>/dev/null
+}
+
 # _rxe_wait_active CALLER: wait up to 10 s for rxe0's port to be active.
 _rxe_wait_active() {
-	_i=0
-	while [ $_i -lt 50 ]; do
-		grep -q ACTIVE /sys/class/infiniband/$P2PMR_RXE/ports/1/state 2>/dev/null && return 0
-		sleep 0.2
-		_i=$((_i + 1))
-	done
+	poll_until 10 _rxe_active && return 0
 	echo "$1: $P2PMR_RXE port not active" >&2
 	return 1
 }
 
-# --- Two guests: suites run by tests/harness/run-guest-pair ---------------
-# Both guests run the same suite; the environment says which side this is:
+# --- Two guests: the pair-* suites (run-guest-split, guest-lib.sh) --------
+# Both guests run the same suite, each first in its guest (more suites may
+# follow it there); the environment says which side this is:
 #   P2PMR_ROLE        server or client
 #   P2PMR_SELF_IP     this guest's IPv4 address (link-local, 169.254.77.x)
 #   P2PMR_PEER_IP     the other guest's
@@ -192,7 +205,7 @@ mac_to_ll6() {
 # (rxe's GID 0) is usable at once. Sets P2PMR_NETDEV and P2PMR_PEER_IP6.
 net_setup() {
 	if [ -z "${P2PMR_SELF_MAC:-}" ]; then
-		echo "net_setup: no P2PMR_SELF_MAC: not a guest of tests/harness/run-guest-pair" >&2
+		echo "net_setup: no P2PMR_SELF_MAC: not a guest of a pair (run-guest --pair)" >&2
 		return 1
 	fi
 	P2PMR_NETDEV=
@@ -209,15 +222,13 @@ net_setup() {
 	ip addr replace "$P2PMR_SELF_IP/$P2PMR_NET_PREFIX" dev "$P2PMR_NETDEV" || return 1
 	ip link set "$P2PMR_NETDEV" up || return 1
 	P2PMR_PEER_IP6=$(mac_to_ll6 "$P2PMR_PEER_MAC")%$P2PMR_NETDEV
-	_i=0
-	until [ "$(cat "/sys/class/net/$P2PMR_NETDEV/operstate")" = up ]; do
-		_i=$((_i + 1))
-		if [ $_i -ge 50 ]; then
-			echo "net_setup: $P2PMR_NETDEV not up after 10 s" >&2
-			return 1
-		fi
-		sleep 0.2
-	done
+	poll_until 10 _netdev_up && return 0
+	echo "net_setup: $P2PMR_NETDEV not up after 10 s" >&2
+	return 1
+}
+
+_netdev_up() {
+	[ "$(cat "/sys/class/net/$P2PMR_NETDEV/operstate")" = up ]
 }
 
 # rxe_setup_net: net_setup, then soft-RoCE device rxe0 over that NIC, its
@@ -232,6 +243,25 @@ rxe_setup_net() {
 	fi
 	rdma link add $P2PMR_RXE type rxe netdev "$P2PMR_NETDEV" || return 1
 	_rxe_wait_active rxe_setup_net
+}
+
+# rxe_remove_net: once the peer is done too (pair_barrier), remove rxe0
+# and the NIC's address: the suites that follow in this guest make rxe0
+# over a dummy netdev of their own (rxe_setup) and must not find one.
+rxe_remove_net() {
+	pair_barrier rxe-remove || return 1
+	if [ -e /sys/class/infiniband/$P2PMR_RXE ]; then
+		rdma link delete $P2PMR_RXE || return 1
+	fi
+	if ! poll_until 10 _rxe_gone; then
+		echo "rxe_remove_net: $P2PMR_RXE still there after 10 s" >&2
+		return 1
+	fi
+	ip addr flush dev "$P2PMR_NETDEV" && ip link set "$P2PMR_NETDEV" down
+}
+
+_rxe_gone() {
+	[ ! -e /sys/class/infiniband/$P2PMR_RXE ]
 }
 
 # Rendezvous: the server listens on this TCP port, the client connects.
@@ -284,7 +314,7 @@ pair_exchange() {
 		done
 		;;
 	*)
-		echo "pair_exchange: P2PMR_ROLE is '${P2PMR_ROLE:-}': not a guest of tests/harness/run-guest-pair" >&2
+		echo "pair_exchange: P2PMR_ROLE is '${P2PMR_ROLE:-}': not a guest of a pair (run-guest --pair)" >&2
 		return 1
 		;;
 	esac

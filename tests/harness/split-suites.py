@@ -3,7 +3,8 @@
 together, by the durations recorded in tests/suites/durations; or record
 the durations a run measured.
 
-usage: split-suites.py [--durations FILE] [--guests N] [--preload SECONDS]... SUITE...
+usage: split-suites.py [--durations FILE] [--guests N] [--pair SUITE]...
+                       [--preload SECONDS]... SUITE...
        split-suites.py --seconds [--durations FILE] SUITE...
        split-suites.py --record [--durations FILE] CONSOLE...
 
@@ -14,6 +15,8 @@ line per guest: the seconds expected, then its suites in the order given
 Guests of a variant run on the cores of the split's guests once those are
 done: --preload gives the seconds of each (--seconds: of its suites, with
 a guest's boot), so that the guests that get them get less to do.
+The pair-* suites run first in the first two guests, the server and the
+client: --pair names each; both of those guests carry their seconds.
 
 Record: reads the "suite X: done in Ns" progress lines of guest consoles
 (build/guest/out/guest*/console.log, or a saved terminal log of the test
@@ -31,8 +34,7 @@ DEFAULT_SECONDS = 60
 # A guest's boot, KUnit and kmemleak scans, besides its suites.
 GUEST_SECONDS = 35
 # run-suites prints "suite X: done in Ns" or "suite X: exit status N after Ns".
-# The pair-* suites run in two guests of their own, not in the split.
-DONE = re.compile(r'p2pmr: \[\d+s\] suite (?!pair-)(\S+): (?:done in|exit status \d+ after) (\d+)s')
+DONE = re.compile(r'p2pmr: \[\d+s\] suite (\S+): (?:done in|exit status \d+ after) (\d+)s')
 
 
 def read_durations(path):
@@ -48,13 +50,16 @@ def read_durations(path):
     return durations
 
 
-def split(suites, durations, guests, preload=()):
+def split(suites, durations, guests, preload=(), pair=0):
     """[(seconds, [suite...])] for each guest, suites in the given order.
 
     @preload: seconds of work some guests' cores carry besides (guests of a
     variant that run after them), given to the least loaded first.
+    @pair: seconds of the pair suites, which the first two guests carry.
     """
     load = [0] * guests
+    for g in range(min(guests, 2) if pair else 0):
+        load[g] += pair
     for seconds in sorted(preload, reverse=True):
         load[load.index(min(load))] += seconds
     where = {}
@@ -98,6 +103,8 @@ def main():
     ap.add_argument('--record', action='store_true')
     ap.add_argument('--preload', type=int, action='append', default=[], metavar='SECONDS',
                     help='a guest of a variant that runs after the split (repeat for each)')
+    ap.add_argument('--pair', action='append', default=[], metavar='SUITE',
+                    help='a pair suite, run in the first two guests (repeat for each)')
     ap.add_argument('--seconds', action='store_true',
                     help='print the seconds of the SUITEs together, one guest\'s worth')
     ap.add_argument('names', nargs='+', metavar='SUITE|CONSOLE')
@@ -113,11 +120,12 @@ def main():
     if args.seconds:
         print(GUEST_SECONDS + sum(durations.get(s, DEFAULT_SECONDS) for s in args.names))
         return 0
-    unknown = [s for s in args.names if s not in durations]
+    unknown = [s for s in args.names + args.pair if s not in durations]
     if unknown:
         print(f'split-suites: no duration recorded for {" ".join(unknown)} in {args.durations}:'
               f' counted as {DEFAULT_SECONDS} s each (--record sets it)', file=sys.stderr)
-    for seconds, suites in split(args.names, durations, max(args.guests, 1), args.preload):
+    for seconds, suites in split(args.names, durations, max(args.guests, 1), args.preload,
+                                   sum(durations.get(s, DEFAULT_SECONDS) for s in args.pair)):
         print(seconds, *suites)
     return 0
 
