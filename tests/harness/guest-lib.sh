@@ -236,13 +236,14 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-# guest_pair_listening PORT PID: wait (up to 30 s) until something listens
-# on 127.0.0.1:PORT, which the server's QEMU does before its guest boots;
-# fails at once when PID (the job that runs it) has ended.
+# guest_pair_listening PORT PID: wait (up to 30 s) until a QEMU listens on
+# 127.0.0.1:PORT, which the server's does before its guest boots (another
+# program there does not count: the server's QEMU then fails); fails at
+# once when PID (the job that runs it) has ended.
 guest_pair_listening() {
 	local i
 	for ((i = 0; i < 300; i++)); do
-		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
+		[[ $(ss -Hltnp "sport = :$1" 2>/dev/null) == *'"qemu-system'* ]] && return 0
 		kill -0 "$2" 2>/dev/null || return 1
 		sleep 0.1
 	done
