@@ -100,9 +100,9 @@ static int side_open(struct side *s, const struct opts *o)
 	s->pd = ibv_alloc_pd(s->ctx);
 	if (!s->pd)
 		return fail("ibv_alloc_pd: %s", strerror(errno));
-	s->cq = ibv_create_cq(s->ctx, 2 * PAIR_DEPTH, NULL, NULL, 0);
+	s->cq = cq_create(s->ctx, 2 * PAIR_DEPTH);
 	if (!s->cq)
-		return fail("ibv_create_cq: %s", strerror(errno));
+		return fail("creating the CQ: %s", strerror(errno));
 	CHECK_OK(qp_create(s->pd, s->cq, PAIR_DEPTH, &s->qp));
 	return 0;
 }
@@ -110,7 +110,7 @@ static int side_open(struct side *s, const struct opts *o)
 static void side_close(struct side *s)
 {
 	ibv_destroy_qp(s->qp);
-	ibv_destroy_cq(s->cq);
+	cq_destroy(s->cq);
 	ibv_dealloc_pd(s->pd);
 	ibv_close_device(s->ctx);
 }

@@ -24,9 +24,9 @@ static int loop_start(struct verbs_loop *l)
 	ret = verbs_port(l->ctx, l->gid_index, &l->gid, &l->mtu);
 	if (ret)
 		return ret;
-	l->cq = ibv_create_cq(l->ctx, 4 * LOOP_DEPTH, NULL, NULL, 0);
+	l->cq = cq_create(l->ctx, 4 * LOOP_DEPTH);
 	if (!l->cq)
-		return loop_err("ibv_create_cq", errno);
+		return loop_err("creating the CQ", errno);
 	return loop_connect(l);
 }
 
@@ -112,7 +112,7 @@ void loop_close(struct verbs_loop *l)
 {
 	if (l->cq) {
 		destroy_qps(l);
-		ibv_destroy_cq(l->cq);
+		cq_destroy(l->cq);
 	}
 	if (l->pd && !l->pd_borrowed)
 		ibv_dealloc_pd(l->pd);

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /* RC queue pairs for the C tests (see verbs_qp.h). */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -142,16 +145,87 @@ long long verbs_now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+struct ibv_cq *cq_create(struct ibv_context *ctx, int cqe)
+{
+	struct ibv_comp_channel *ch = ibv_create_comp_channel(ctx);
+	struct ibv_cq *cq;
+	int flags, err;
+
+	if (!ch)
+		return NULL;
+	/* Non-blocking: another thread may take the event poll() saw. */
+	flags = fcntl(ch->fd, F_GETFL);
+	if (flags < 0 || fcntl(ch->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		err = errno;
+		goto err_channel;
+	}
+	cq = ibv_create_cq(ctx, cqe, NULL, ch, 0);
+	if (cq)
+		return cq;
+	err = errno;
+err_channel:
+	ibv_destroy_comp_channel(ch);
+	errno = err;
+	return NULL;
+}
+
+void cq_destroy(struct ibv_cq *cq)
+{
+	struct ibv_comp_channel *ch = cq->channel;
+
+	ibv_destroy_cq(cq);
+	if (ch)
+		ibv_destroy_comp_channel(ch);
+}
+
+/* One completion of @cq into @wc: 1, 0 if there is none, or -EIO. */
+static int cq_poll_one(struct ibv_cq *cq, struct ibv_wc *wc)
+{
+	int n = ibv_poll_cq(cq, 1, wc);
+
+	return n < 0 ? verbs_err("ibv_poll_cq", EIO) : n;
+}
+
+/*
+ * Sleep on @cq's channel until a completion event or @deadline_ms; the
+ * event, if any, is taken and acknowledged at once (ibv_destroy_cq() waits
+ * for every event read to be acknowledged).
+ */
+static int cq_sleep(struct ibv_cq *cq, long long deadline_ms)
+{
+	struct pollfd pfd = { .fd = cq->channel->fd, .events = POLLIN };
+	long long left = deadline_ms - verbs_now_ms();
+	struct ibv_cq *ev_cq;
+	void *ev_ctx;
+	int ret;
+
+	if (left <= 0)
+		return 0;
+	ret = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+	if (ret < 0 && errno != EINTR)
+		return verbs_err("poll on the completion channel", errno);
+	if (ret > 0 && !ibv_get_cq_event(cq->channel, &ev_cq, &ev_ctx))
+		ibv_ack_cq_events(ev_cq, 1);
+	return 0;
+}
+
 int cq_wait(struct ibv_cq *cq, struct ibv_wc *wc, long long deadline_ms)
 {
 	int n;
 
-	do {
-		n = ibv_poll_cq(cq, 1, wc);
-		if (n < 0)
-			return verbs_err("ibv_poll_cq", EIO);
+	for (;;) {
+		n = cq_poll_one(cq, wc);
+		if (!n && cq->channel) {
+			/* Armed, then polled again: a completion in between counts. */
+			if (ibv_req_notify_cq(cq, 0))
+				return verbs_err("ibv_req_notify_cq", EIO);
+			n = cq_poll_one(cq, wc);
+			if (!n)
+				n = cq_sleep(cq, deadline_ms);
+		}
 		if (n)
-			return 0;
-	} while (verbs_now_ms() < deadline_ms);
-	return verbs_err("no completion before the deadline", ETIMEDOUT);
+			return n < 0 ? n : 0;
+		if (verbs_now_ms() >= deadline_ms)
+			return verbs_err("no completion before the deadline", ETIMEDOUT);
+	}
 }

@@ -49,9 +49,22 @@ int qp_post(struct ibv_qp *qp, enum ibv_wr_opcode op, uint64_t addr, uint32_t le
 	    uint32_t lkey, uint64_t raddr, uint32_t rkey, uint64_t compare_add,
 	    uint64_t swap);
 
+/*
+ * A CQ of @cqe entries with a completion channel of its own, on which
+ * cq_wait() sleeps; NULL (errno set) on failure. The tests run in a guest
+ * whose vCPUs share one host thread: a process spinning on an empty CQ
+ * takes that thread from the kernel work that makes the completions.
+ */
+struct ibv_cq *cq_create(struct ibv_context *ctx, int cqe);
+/* Destroy a CQ of cq_create() and its channel. */
+void cq_destroy(struct ibv_cq *cq);
+
 /* CLOCK_MONOTONIC in milliseconds, for the deadlines of cq_wait(). */
 long long verbs_now_ms(void);
-/* Wait for the next completion of @cq until @deadline_ms; its status in @wc. */
+/*
+ * Wait for the next completion of @cq until @deadline_ms; its status in @wc.
+ * Sleeps on the CQ's completion channel if it has one, else polls.
+ */
 int cq_wait(struct ibv_cq *cq, struct ibv_wc *wc, long long deadline_ms);
 
 #endif /* P2PMR_TEST_VERBS_QP_H */
