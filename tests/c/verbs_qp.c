@@ -174,8 +174,7 @@ void cq_destroy(struct ibv_cq *cq)
 	struct ibv_comp_channel *ch = cq->channel;
 
 	ibv_destroy_cq(cq);
-	if (ch)
-		ibv_destroy_comp_channel(ch);
+	ibv_destroy_comp_channel(ch);
 }
 
 /* One completion of @cq into @wc: 1, 0 if there is none, or -EIO. */
@@ -215,7 +214,7 @@ int cq_wait(struct ibv_cq *cq, struct ibv_wc *wc, long long deadline_ms)
 
 	for (;;) {
 		n = cq_poll_one(cq, wc);
-		if (!n && cq->channel) {
+		if (!n) {
 			/* Armed, then polled again: a completion in between counts. */
 			if (ibv_req_notify_cq(cq, 0))
 				return verbs_err("ibv_req_notify_cq", EIO);

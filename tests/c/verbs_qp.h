@@ -62,8 +62,8 @@ void cq_destroy(struct ibv_cq *cq);
 /* CLOCK_MONOTONIC in milliseconds, for the deadlines of cq_wait(). */
 long long verbs_now_ms(void);
 /*
- * Wait for the next completion of @cq until @deadline_ms; its status in @wc.
- * Sleeps on the CQ's completion channel if it has one, else polls.
+ * Wait for the next completion of @cq (of cq_create()) until @deadline_ms,
+ * asleep on its completion channel; its status in @wc.
  */
 int cq_wait(struct ibv_cq *cq, struct ibv_wc *wc, long long deadline_ms);
 
